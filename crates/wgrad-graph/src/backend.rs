@@ -13,9 +13,7 @@ use std::sync::Arc;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::op::{
-    BinaryOp, Conv2dParams, Meta, Op, Pool2dParams, RandomDist, ReduceOp, UnaryOp,
-};
+use crate::op::{BinaryOp, Conv2dParams, Meta, Op, Pool2dParams, RandomDist, ReduceOp, UnaryOp};
 use crate::shape::{Layout, Shape};
 
 /// Device memory owned by a backend. Cheap to clone; freed (or returned to a pool) when the last clone drops.

@@ -18,3 +18,15 @@ pub use op::{
     infer, BinaryOp, Conv2dParams, Meta, Op, Pool2dParams, RandomDist, ReduceOp, UnaryOp,
 };
 pub use shape::{Layout, Shape};
+
+pub mod autodiff;
+pub mod device;
+pub mod ops;
+pub mod realize;
+pub mod tensor;
+
+pub use autodiff::grad;
+pub use device::Device;
+pub use ops::{Infer, IntoDims, TensorOrScalar};
+pub use realize::realize;
+pub use tensor::{is_grad_enabled, no_grad, NoGradGuard, Tensor};

@@ -422,7 +422,10 @@ fn same_dtype(op: &'static str, a: &Meta, b: &Meta) -> Result<()> {
 
 fn index_dtype(op: &'static str, d: DType) -> Result<()> {
     if d != DType::I32 {
-        return Err(Error::dtype(op, format!("index dtype must be i32, got {d}")));
+        return Err(Error::dtype(
+            op,
+            format!("index dtype must be i32, got {d}"),
+        ));
     }
     Ok(())
 }
@@ -478,7 +481,8 @@ pub fn infer(op: &Op, inputs: &[&Meta]) -> Result<Meta> {
             let (l, r) = (inputs[0], inputs[1]);
             same_shape(name, l, r)?;
             same_dtype(name, l, r)?;
-            if l.dtype == DType::Bool && !matches!(b, BinaryOp::Eq | BinaryOp::Max | BinaryOp::Min) {
+            if l.dtype == DType::Bool && !matches!(b, BinaryOp::Eq | BinaryOp::Max | BinaryOp::Min)
+            {
                 return Err(Error::dtype(name, "dtype bool not supported".to_string()));
             }
             if *b == BinaryOp::Pow {
@@ -564,7 +568,8 @@ pub fn infer(op: &Op, inputs: &[&Meta]) -> Result<Meta> {
             let x = inputs[0];
             let mut seen = vec![false; x.shape.rank()];
             let valid = p.len() == x.shape.rank()
-                && p.iter().all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true));
+                && p.iter()
+                    .all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true));
             if !valid {
                 return Err(Error::Axis {
                     op: name,
@@ -722,7 +727,10 @@ pub fn infer(op: &Op, inputs: &[&Meta]) -> Result<Meta> {
             if l.dtype == DType::Bool {
                 return Err(Error::dtype(name, "dtype bool not supported".to_string()));
             }
-            Ok(Meta::new([l.shape.0[0], l.shape.0[1], r.shape.0[2]], l.dtype))
+            Ok(Meta::new(
+                [l.shape.0[0], l.shape.0[1], r.shape.0[2]],
+                l.dtype,
+            ))
         }
         Op::Conv2d(p) => {
             arity(op, inputs, 2)?;
@@ -732,7 +740,9 @@ pub fn infer(op: &Op, inputs: &[&Meta]) -> Result<Meta> {
             let oh = p.out_size(0, x.shape.0[2], kh);
             let ow = p.out_size(1, x.shape.0[3], kw);
             match (oh, ow) {
-                (Some(oh), Some(ow)) => Ok(Meta::new([x.shape.0[0], w.shape.0[0], oh, ow], x.dtype)),
+                (Some(oh), Some(ow)) => {
+                    Ok(Meta::new([x.shape.0[0], w.shape.0[0], oh, ow], x.dtype))
+                }
                 _ => Err(Error::shape(
                     name,
                     format!(
@@ -764,7 +774,10 @@ pub fn infer(op: &Op, inputs: &[&Meta]) -> Result<Meta> {
             if params.groups == 0 || x.shape.0[1] % params.groups != 0 {
                 return Err(Error::shape(
                     name,
-                    format!("x {} channels not divisible by groups {}", x.shape, params.groups),
+                    format!(
+                        "x {} channels not divisible by groups {}",
+                        x.shape, params.groups
+                    ),
                 ));
             }
             let w = Meta::new(

@@ -232,14 +232,52 @@ impl Layout {
         }
     }
 
-    /// Reinterprets a contiguous layout with a new shape; `None` when the layout is not contiguous.
+    /// Reinterprets the layout with a new shape of the same element count, without moving data, when the
+    /// strides allow it (PyTorch's `computeStride`): contiguous runs of old axes may be split or merged, and
+    /// size-1 axes come and go freely, so `w.t().reshape([1, k, n])` stays a view. `None` means a copy is
+    /// needed.
     pub fn reshape(&self, shape: &Shape) -> Option<Layout> {
-        if !self.is_contiguous() {
+        let old = &self.shape.0;
+        let new = &shape.0;
+        if self.numel() == 0 || old.is_empty() {
+            let mut l = Layout::contiguous(shape.clone());
+            l.offset = self.offset;
+            return Some(l);
+        }
+        let mut strides = vec![0usize; new.len()];
+        let mut view_d = new.len() as isize - 1;
+        let mut chunk_base = *self.strides.last().expect("rank > 0");
+        let mut tensor_numel = 1;
+        let mut view_numel = 1;
+        for tensor_d in (0..old.len()).rev() {
+            tensor_numel *= old[tensor_d];
+            let chunk_ends = tensor_d == 0
+                || (old[tensor_d - 1] != 1
+                    && self.strides[tensor_d - 1] != tensor_numel * chunk_base);
+            if chunk_ends {
+                while view_d >= 0 && (view_numel < tensor_numel || new[view_d as usize] == 1) {
+                    strides[view_d as usize] = view_numel * chunk_base;
+                    view_numel *= new[view_d as usize];
+                    view_d -= 1;
+                }
+                if view_numel != tensor_numel {
+                    return None;
+                }
+                if tensor_d > 0 {
+                    chunk_base = self.strides[tensor_d - 1];
+                    tensor_numel = 1;
+                    view_numel = 1;
+                }
+            }
+        }
+        if view_d != -1 {
             return None;
         }
-        let mut l = Layout::contiguous(shape.clone());
-        l.offset = self.offset;
-        Some(l)
+        Some(Layout {
+            shape: shape.clone(),
+            strides,
+            offset: self.offset,
+        })
     }
 }
 
@@ -270,5 +308,22 @@ mod tests {
         assert_eq!(e.strides, vec![0, 1]);
         assert_eq!(e.position(4), 1);
         assert_eq!(e.span_end(), 3);
+    }
+
+    #[test]
+    fn reshape_keeps_views_where_strides_allow() {
+        let t = Layout::contiguous(Shape::new([3, 4])).permute(&[1, 0]); // [4, 3] strides [1, 4]
+        let v = t.reshape(&Shape::new([1, 4, 3])).unwrap();
+        assert_eq!(v.strides, vec![12, 1, 4]);
+        assert!(t.reshape(&Shape::new([12])).is_none());
+        let c = Layout::contiguous(Shape::new([2, 3, 4]));
+        assert_eq!(c.reshape(&Shape::new([6, 4])).unwrap().strides, vec![4, 1]);
+        // every reshape view must address the same elements as the row-major order of the original
+        let e = Layout::contiguous(Shape::new([3])).expand(&Shape::new([2, 3]));
+        let r = e.reshape(&Shape::new([2, 1, 3])).unwrap();
+        for i in 0..6 {
+            assert_eq!(r.position(i), e.position(i));
+        }
+        assert!(e.reshape(&Shape::new([6])).is_none());
     }
 }

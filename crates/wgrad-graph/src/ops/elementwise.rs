@@ -1,0 +1,294 @@
+//! Elementwise ops: unary, binary with NumPy broadcasting, comparisons, `where`, casts, and operators.
+//!
+//! Binary primitives take equal shapes; broadcasting inserts `expand` views here, and `expand`'s backward
+//! sums, so no backward rule has to unbroadcast. Mixed dtypes are an error, not a silent promotion.
+
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::op::{BinaryOp, Op, UnaryOp};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// The right-hand side of a binary op: a tensor or a number (converted to the left side's dtype).
+#[derive(Clone, Debug)]
+pub enum TensorOrScalar {
+    Tensor(Tensor),
+    Scalar(f64),
+}
+
+impl From<&Tensor> for TensorOrScalar {
+    fn from(t: &Tensor) -> Self {
+        TensorOrScalar::Tensor(t.clone())
+    }
+}
+impl From<Tensor> for TensorOrScalar {
+    fn from(t: Tensor) -> Self {
+        TensorOrScalar::Tensor(t)
+    }
+}
+impl From<f64> for TensorOrScalar {
+    fn from(v: f64) -> Self {
+        TensorOrScalar::Scalar(v)
+    }
+}
+impl From<f32> for TensorOrScalar {
+    fn from(v: f32) -> Self {
+        TensorOrScalar::Scalar(v as f64)
+    }
+}
+impl From<i32> for TensorOrScalar {
+    fn from(v: i32) -> Self {
+        TensorOrScalar::Scalar(v as f64)
+    }
+}
+
+impl TensorOrScalar {
+    fn into_tensor(self, like: &Tensor) -> Tensor {
+        match self {
+            TensorOrScalar::Tensor(t) => t,
+            TensorOrScalar::Scalar(v) => Tensor::scalar(v, like.dtype(), like.device()),
+        }
+    }
+}
+
+impl Tensor {
+    pub(crate) fn unary(&self, op: UnaryOp) -> Result<Tensor> {
+        Tensor::from_op(Op::Unary(op), &[self])
+    }
+
+    /// Broadcasts to `shape` (a view; no copy).
+    pub fn expand(&self, shape: impl Into<Shape>) -> Result<Tensor> {
+        let shape = shape.into();
+        if &shape == self.shape() {
+            return Ok(self.clone());
+        }
+        Tensor::from_op(Op::Expand(shape), &[self])
+    }
+
+    /// Both operands broadcast to their common shape.
+    pub fn broadcast_pair(
+        op: &'static str,
+        lhs: &Tensor,
+        rhs: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        let shape = Shape::broadcast(op, lhs.shape(), rhs.shape())?;
+        Ok((lhs.expand(shape.clone())?, rhs.expand(shape)?))
+    }
+
+    pub(crate) fn binary(&self, op: BinaryOp, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        let rhs = rhs.into().into_tensor(self);
+        if self.dtype() != rhs.dtype() {
+            return Err(Error::dtype(
+                op.name(),
+                format!(
+                    "dtypes differ: lhs {} {}, rhs {} {}",
+                    self.shape(),
+                    self.dtype(),
+                    rhs.shape(),
+                    rhs.dtype()
+                ),
+            ));
+        }
+        let (l, r) = Tensor::broadcast_pair(op.name(), self, &rhs)?;
+        Tensor::from_op(Op::Binary(op), &[&l, &r])
+    }
+
+    pub fn add(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        self.binary(BinaryOp::Add, rhs)
+    }
+    pub fn sub(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        self.binary(BinaryOp::Sub, rhs)
+    }
+    pub fn mul(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        self.binary(BinaryOp::Mul, rhs)
+    }
+    pub fn div(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        self.binary(BinaryOp::Div, rhs)
+    }
+    pub fn pow(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        self.binary(BinaryOp::Pow, rhs)
+    }
+    /// Elementwise maximum (ties pass half the gradient to each side, like PyTorch).
+    pub fn maximum(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        self.binary(BinaryOp::Max, rhs)
+    }
+    pub fn minimum(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        self.binary(BinaryOp::Min, rhs)
+    }
+    pub fn lt(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        self.binary(BinaryOp::Lt, rhs)
+    }
+    pub fn le(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        self.binary(BinaryOp::Le, rhs)
+    }
+    pub fn eq(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        self.binary(BinaryOp::Eq, rhs)
+    }
+    pub fn gt(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        rhs.into().into_tensor(self).lt(self)
+    }
+    pub fn ge(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        rhs.into().into_tensor(self).le(self)
+    }
+    pub fn ne(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+        self.eq(rhs)?.logical_not()
+    }
+    /// `!x` for a bool tensor.
+    pub fn logical_not(&self) -> Result<Tensor> {
+        if self.dtype() != DType::Bool {
+            return Err(Error::dtype(
+                "logical_not",
+                format!("needs bool, got {}", self.dtype()),
+            ));
+        }
+        self.eq(0.0)
+    }
+
+    /// `cond ? a : b` elementwise, all three broadcast together; `cond` is bool.
+    pub fn where_(
+        &self,
+        a: impl Into<TensorOrScalar>,
+        b: impl Into<TensorOrScalar>,
+    ) -> Result<Tensor> {
+        let (a, b) = match (a.into(), b.into()) {
+            (TensorOrScalar::Tensor(a), b) => {
+                let b = b.into_tensor(&a);
+                (a, b)
+            }
+            (a, TensorOrScalar::Tensor(b)) => (a.into_tensor(&b), b),
+            (TensorOrScalar::Scalar(_), TensorOrScalar::Scalar(_)) => {
+                return Err(Error::argument(
+                    "where",
+                    "a or b must be a tensor (the dtype comes from it)",
+                ));
+            }
+        };
+        let shape = Shape::broadcast("where", self.shape(), a.shape())?;
+        let shape = Shape::broadcast("where", &shape, b.shape())?;
+        let (c, a, b) = (
+            self.expand(shape.clone())?,
+            a.expand(shape.clone())?,
+            b.expand(shape)?,
+        );
+        Tensor::from_op(Op::Where, &[&c, &a, &b])
+    }
+
+    /// Converts to another dtype (float→int truncates toward zero; →bool is `x != 0`).
+    pub fn cast(&self, dtype: DType) -> Result<Tensor> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        Tensor::from_op(Op::Cast(dtype), &[self])
+    }
+
+    pub fn neg(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Neg)
+    }
+    pub fn exp(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Exp)
+    }
+    pub fn log(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Log)
+    }
+    pub fn sqrt(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sqrt)
+    }
+    pub fn rsqrt(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Rsqrt)
+    }
+    pub fn recip(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Recip)
+    }
+    pub fn abs(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Abs)
+    }
+    pub fn sign(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sign)
+    }
+    pub fn sin(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sin)
+    }
+    pub fn cos(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Cos)
+    }
+    pub fn tanh(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Tanh)
+    }
+    pub fn sigmoid(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sigmoid)
+    }
+    /// `max(x, 0)`; its derivative at 0 is 0.
+    pub fn relu(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Relu)
+    }
+    /// A contiguous copy (rarely needed: kernels copy strided inputs themselves when they must).
+    pub fn contiguous(&self) -> Result<Tensor> {
+        Tensor::from_op(Op::Copy, &[self])
+    }
+}
+
+macro_rules! binary_operator {
+    ($trait:ident, $method:ident) => {
+        impl $trait<&Tensor> for &Tensor {
+            type Output = Result<Tensor>;
+            fn $method(self, rhs: &Tensor) -> Result<Tensor> {
+                Tensor::$method(self, rhs)
+            }
+        }
+        impl $trait<Tensor> for Tensor {
+            type Output = Result<Tensor>;
+            fn $method(self, rhs: Tensor) -> Result<Tensor> {
+                Tensor::$method(&self, rhs)
+            }
+        }
+        impl $trait<&Tensor> for Tensor {
+            type Output = Result<Tensor>;
+            fn $method(self, rhs: &Tensor) -> Result<Tensor> {
+                Tensor::$method(&self, rhs)
+            }
+        }
+        impl $trait<Tensor> for &Tensor {
+            type Output = Result<Tensor>;
+            fn $method(self, rhs: Tensor) -> Result<Tensor> {
+                Tensor::$method(self, rhs)
+            }
+        }
+        impl $trait<f64> for &Tensor {
+            type Output = Result<Tensor>;
+            fn $method(self, rhs: f64) -> Result<Tensor> {
+                Tensor::$method(self, rhs)
+            }
+        }
+        impl $trait<f64> for Tensor {
+            type Output = Result<Tensor>;
+            fn $method(self, rhs: f64) -> Result<Tensor> {
+                Tensor::$method(&self, rhs)
+            }
+        }
+        impl $trait<&Tensor> for f64 {
+            type Output = Result<Tensor>;
+            fn $method(self, rhs: &Tensor) -> Result<Tensor> {
+                Tensor::$method(&Tensor::scalar(self, rhs.dtype(), rhs.device()), rhs)
+            }
+        }
+    };
+}
+binary_operator!(Add, add);
+binary_operator!(Sub, sub);
+binary_operator!(Mul, mul);
+binary_operator!(Div, div);
+
+impl Neg for &Tensor {
+    type Output = Result<Tensor>;
+    fn neg(self) -> Result<Tensor> {
+        Tensor::neg(self)
+    }
+}
+impl Neg for Tensor {
+    type Output = Result<Tensor>;
+    fn neg(self) -> Result<Tensor> {
+        Tensor::neg(&self)
+    }
+}

@@ -1,0 +1,319 @@
+//! `realize`: from pending graph nodes to a [`Schedule`], and back from buffers to values.
+//!
+//! View ops (permute, expand, slice, detach and reshape of contiguous data) become layouts over their
+//! input's buffer and launch nothing. Kernels that cannot read strided data get a `copy` in front. Each slot
+//! is released after the last step that reads it, so a backend can reuse its memory within the same run.
+
+use std::collections::HashMap;
+
+use crate::backend::{Arg, Buffer, Schedule, Slot, Step, View};
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::op::{Meta, Op};
+use crate::shape::Layout;
+use crate::tensor::Tensor;
+
+/// Where a value sits while the schedule is built.
+#[derive(Clone)]
+struct ValueRef {
+    slot: Slot,
+    layout: Layout,
+    dtype: DType,
+}
+
+#[derive(Default)]
+struct Builder {
+    schedule: Schedule,
+    /// Existing buffers already given a slot (by pointer), so a buffer read twice is bound once.
+    input_slots: Vec<(Buffer, Slot)>,
+    values: HashMap<u64, ValueRef>,
+    last_read: HashMap<Slot, usize>,
+}
+
+impl Builder {
+    fn new_slot(&mut self) -> Slot {
+        self.schedule.slot_count += 1;
+        self.schedule.slot_count - 1
+    }
+
+    fn input_slot(&mut self, buffer: &Buffer) -> Slot {
+        if let Some((_, s)) = self.input_slots.iter().find(|(b, _)| b.same(buffer)) {
+            return *s;
+        }
+        let slot = self.new_slot();
+        self.schedule.inputs.push(buffer.clone());
+        self.input_slots.push((buffer.clone(), slot));
+        slot
+    }
+
+    fn push_step(&mut self, op: Op, args: Vec<ValueRef>, meta: Meta) -> ValueRef {
+        let index = self.schedule.steps.len();
+        for a in &args {
+            self.last_read.insert(a.slot, index);
+        }
+        let out = self.new_slot();
+        let args = args
+            .into_iter()
+            .map(|a| Arg {
+                slot: a.slot,
+                layout: a.layout,
+                dtype: a.dtype,
+            })
+            .collect();
+        let dtype = meta.dtype;
+        let layout = Layout::contiguous(meta.shape.clone());
+        self.schedule.steps.push(Step {
+            op,
+            args,
+            out,
+            meta,
+            release: Vec::new(),
+        });
+        ValueRef {
+            slot: out,
+            layout,
+            dtype,
+        }
+    }
+
+    fn contiguous(&mut self, v: ValueRef) -> ValueRef {
+        if v.layout.is_contiguous() {
+            return v;
+        }
+        let meta = Meta::new(v.layout.shape.clone(), v.dtype);
+        self.push_step(Op::Copy, vec![v], meta)
+    }
+
+    /// Adds the node (whose inputs already have values) to the schedule.
+    fn add(&mut self, t: &Tensor, inputs: &[Tensor]) -> Result<ValueRef> {
+        let op = t.op().clone();
+        let meta = t.meta().clone();
+        let mut args: Vec<ValueRef> = inputs
+            .iter()
+            .map(|i| {
+                self.values
+                    .get(&i.id())
+                    .cloned()
+                    .ok_or_else(|| Error::Backend {
+                        backend: "schedule",
+                        msg: format!("{}: input {:?} has no value", op.name(), i),
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let view = |layout: Layout, a: &ValueRef| ValueRef {
+            slot: a.slot,
+            layout,
+            dtype: a.dtype,
+        };
+        Ok(match &op {
+            Op::Detach => args.remove(0),
+            Op::Permute(p) => view(args[0].layout.permute(p), &args[0]),
+            Op::Expand(s) => view(args[0].layout.expand(s), &args[0]),
+            Op::Slice { starts, steps, .. } => {
+                view(args[0].layout.slice(starts, steps, &meta.shape), &args[0])
+            }
+            Op::Reshape(s) => match args[0].layout.reshape(s) {
+                Some(l) => view(l, &args[0]),
+                None => {
+                    let c = self.contiguous(args.remove(0));
+                    let l = c
+                        .layout
+                        .reshape(s)
+                        .expect("a contiguous layout always reshapes");
+                    view(l, &c)
+                }
+            },
+            Op::Leaf => {
+                return Err(Error::Backend {
+                    backend: "schedule",
+                    msg: format!("leaf {t:?} has no buffer"),
+                })
+            }
+            _ => {
+                if !op.reads_strided() {
+                    args = args.into_iter().map(|a| self.contiguous(a)).collect();
+                }
+                self.push_step(op, args, meta)
+            }
+        })
+    }
+
+    fn finish(mut self, outputs: &[ValueRef]) -> Schedule {
+        let keep: Vec<Slot> = outputs.iter().map(|o| o.slot).collect();
+        for (&slot, &index) in &self.last_read {
+            if !keep.contains(&slot) {
+                self.schedule.steps[index].release.push(slot);
+            }
+        }
+        for step in &mut self.schedule.steps {
+            step.release.sort_unstable();
+        }
+        self.schedule.outputs = keep;
+        self.schedule
+    }
+}
+
+/// Pending nodes reachable from `targets`, inputs before users (iterative post-order DFS).
+fn pending_in_order(targets: &[&Tensor]) -> Vec<(Tensor, Vec<Tensor>)> {
+    let mut order = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<(Tensor, bool)> =
+        targets.iter().rev().map(|&t| (t.clone(), false)).collect();
+    while let Some((t, expanded)) = stack.pop() {
+        if expanded {
+            let inputs = t.inputs();
+            order.push((t, inputs));
+            continue;
+        }
+        if !seen.insert(t.id()) {
+            continue;
+        }
+        let (realized, inputs) = {
+            let st = t.state();
+            (st.value.is_some(), st.inputs.clone())
+        };
+        if realized {
+            order.push((t, Vec::new()));
+            continue;
+        }
+        stack.push((t.clone(), true));
+        for i in inputs.iter().rev() {
+            if !seen.contains(&i.id()) {
+                stack.push((i.clone(), false));
+            }
+        }
+    }
+    order
+}
+
+/// Computes the values of `targets` in one schedule (on the GPU: one command encoder, one submit).
+///
+/// Only the targets keep their buffers; intermediate values are freed as soon as possible, and computed
+/// again if realized later. Realize together what you need together (the loss and the new parameters).
+pub fn realize(targets: &[&Tensor]) -> Result<()> {
+    let Some(first) = targets.first() else {
+        return Ok(());
+    };
+    let device = first.device().clone();
+    if let Some(t) = targets.iter().find(|t| !t.device().same(&device)) {
+        return Err(Error::DeviceMismatch {
+            op: "realize",
+            lhs: device.name(),
+            rhs: t.device().name(),
+        });
+    }
+    let pending: Vec<&Tensor> = targets
+        .iter()
+        .copied()
+        .filter(|t| !t.is_realized())
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut b = Builder::default();
+    for (t, inputs) in pending_in_order(&pending) {
+        let existing = t.state().value.clone();
+        let v = match existing {
+            Some(view) => ValueRef {
+                slot: b.input_slot(&view.buffer),
+                layout: view.layout,
+                dtype: view.dtype,
+            },
+            None => b.add(&t, &inputs)?,
+        };
+        b.values.insert(t.id(), v);
+    }
+    let outs: Vec<ValueRef> = pending.iter().map(|t| b.values[&t.id()].clone()).collect();
+    let schedule = b.finish(&outs);
+    let buffers = if schedule.steps.is_empty() {
+        // Only views of existing buffers: nothing to run, and every slot is an input slot.
+        outs.iter()
+            .map(|o| schedule.inputs[o.slot].clone())
+            .collect()
+    } else {
+        device.backend().execute(&schedule)?
+    };
+    for ((t, o), buffer) in pending.iter().zip(&outs).zip(buffers) {
+        let mut st = t.state();
+        st.value = Some(View {
+            buffer,
+            layout: o.layout.clone(),
+            dtype: o.dtype,
+        });
+        if !t.requires_grad() {
+            st.inputs.clear();
+        }
+    }
+    Ok(())
+}
+
+impl Tensor {
+    /// Computes this tensor's value now (see [`realize`]).
+    pub fn realize(&self) -> Result<&Tensor> {
+        realize(&[self])?;
+        Ok(self)
+    }
+
+    /// The realized value (buffer and layout).
+    pub fn value(&self) -> Result<View> {
+        self.realize()?;
+        self.state().value.clone().ok_or_else(|| Error::Backend {
+            backend: "schedule",
+            msg: "realize left no value".to_string(),
+        })
+    }
+
+    /// Host bytes of the value in row-major order.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut view = self.value()?;
+        if !view.layout.is_contiguous() {
+            let c = Tensor::from_op(Op::Copy, &[self])?;
+            view = c.value()?;
+        }
+        self.device().backend().download(&view)
+    }
+
+    /// The elements in row-major order. `T` must be the tensor's dtype (use `cast` first otherwise).
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        if T::DTYPE != self.dtype() {
+            return Err(Error::dtype(
+                "to_vec",
+                format!("tensor is {}, asked for {}", self.dtype(), T::DTYPE),
+            ));
+        }
+        let bytes = self.to_bytes()?;
+        Ok(bytes
+            .chunks_exact(T::DTYPE.host_size())
+            .map(T::read_le)
+            .collect())
+    }
+
+    /// The elements as f64, whatever the dtype.
+    pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
+        Ok(crate::dtype::decode_f64(&self.to_bytes()?, self.dtype()))
+    }
+
+    /// The single element of a one-element tensor, as f64.
+    pub fn item(&self) -> Result<f64> {
+        if self.numel() != 1 {
+            return Err(Error::shape(
+                "item",
+                format!(
+                    "needs one element, shape {} has {}",
+                    self.shape(),
+                    self.numel()
+                ),
+            ));
+        }
+        Ok(self.to_f64_vec()?[0])
+    }
+
+    /// A copy of this tensor on another device (realizes it first).
+    pub fn to_device(&self, device: &crate::device::Device) -> Result<Tensor> {
+        if self.device().same(device) {
+            return Ok(self.clone());
+        }
+        let bytes = self.to_bytes()?;
+        Tensor::from_bytes(&bytes, self.meta().clone(), device)
+    }
+}
