@@ -1,0 +1,14 @@
+//! wgrad-wgpu: the GPU backend of wgrad. Runs WGSL compute shaders through wgpu.
+//!
+//! - [`device`]: adapter choice (`WGRAD_BACKEND`, `WGRAD_ADAPTER`), limits, optional features, device loss;
+//! - [`pool`]: size-class buffer pool; [`pipeline`]: shader module, layout and pipeline caches;
+//! - [`engine`]: the [`engine::Recorder`] kernels record dispatches into (one encoder, one submit per execute);
+//! - [`kernels`]: one module per kernel family (`shaders/<family>.wgsl`).
+
+pub mod device;
+pub mod engine;
+pub mod kernels;
+pub mod pipeline;
+pub mod pool;
+
+pub use device::{list_adapters, AdapterSummary, Caps, Options};

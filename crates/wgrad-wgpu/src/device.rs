@@ -1,0 +1,240 @@
+//! Adapter choice, device creation and the capabilities (`Caps`) the kernels may rely on.
+//!
+//! Order of preference: discrete GPU, integrated GPU, virtual GPU, then software (lavapipe, llvmpipe, WARP).
+//! `WGRAD_BACKEND=vulkan|metal|dx12|gl` restricts the backends and `WGRAD_ADAPTER=<substring>` picks an
+//! adapter by name (case-insensitive). The device is created with the adapter's real limits, not wgpu's
+//! defaults, plus whichever optional features from [`OPTIONAL_FEATURES`] the adapter has.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use wgrad_graph::{Error, Result};
+
+/// Optional features the kernels can use when present; absent ones are simply not requested.
+pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::TIMESTAMP_QUERY)
+    .union(wgpu::Features::SHADER_F64);
+
+/// What the adapter can do, decided once at device creation.
+#[derive(Clone, Debug)]
+pub struct Caps {
+    /// lavapipe/llvmpipe/WARP (`wgpu::DeviceType::Cpu`).
+    pub is_software: bool,
+    pub shader_f16: bool,
+    pub shader_f64: bool,
+    pub subgroups: bool,
+    pub timestamp_query: bool,
+    /// The limits actually granted.
+    pub limits: wgpu::Limits,
+    pub adapter_name: String,
+}
+
+/// One adapter as listed by [`list_adapters`].
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: wgpu::Backend,
+    pub device_type: wgpu::DeviceType,
+    pub driver: String,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+}
+
+/// How to pick the adapter; `Default` reads `WGRAD_BACKEND` and `WGRAD_ADAPTER`.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Restrict to these backends (default: all, or `WGRAD_BACKEND`).
+    pub backends: Option<wgpu::Backends>,
+    /// Case-insensitive substring of the adapter name (default: `WGRAD_ADAPTER`).
+    pub adapter: Option<String>,
+    /// Do not request these optional features even when available (to test fallbacks).
+    pub disable_features: wgpu::Features,
+}
+
+/// The device, its queue and the flag the device-lost callback sets.
+#[derive(Debug)]
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub caps: Caps,
+    pub backend: wgpu::Backend,
+    pub device_type: wgpu::DeviceType,
+    lost: Arc<AtomicBool>,
+    lost_reason: Arc<Mutex<String>>,
+}
+
+fn backends_from_env(opts: &Options) -> Result<wgpu::Backends> {
+    if let Some(b) = opts.backends {
+        return Ok(b);
+    }
+    match std::env::var("WGRAD_BACKEND") {
+        Ok(s) => match s.to_ascii_lowercase().as_str() {
+            "vulkan" => Ok(wgpu::Backends::VULKAN),
+            "metal" => Ok(wgpu::Backends::METAL),
+            "dx12" => Ok(wgpu::Backends::DX12),
+            "gl" => Ok(wgpu::Backends::GL),
+            other => Err(Error::Backend {
+                backend: "wgpu",
+                msg: format!("WGRAD_BACKEND={other}: expected vulkan, metal, dx12 or gl"),
+            }),
+        },
+        Err(_) => Ok(wgpu::Backends::all()),
+    }
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+fn instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
+/// Every adapter wgpu finds (honouring `WGRAD_BACKEND`), with backend, type and limits.
+pub fn list_adapters() -> Result<Vec<AdapterSummary>> {
+    let backends = backends_from_env(&Options::default())?;
+    let adapters = pollster::block_on(instance(backends).enumerate_adapters(backends));
+    Ok(adapters.iter().map(summary).collect())
+}
+
+fn summary(a: &wgpu::Adapter) -> AdapterSummary {
+    let info = a.get_info();
+    AdapterSummary {
+        name: info.name,
+        backend: info.backend,
+        device_type: info.device_type,
+        driver: info.driver_info,
+        limits: a.limits(),
+        features: a.features(),
+    }
+}
+
+/// Sorts adapters best first: hardware before software, Vulkan/Metal/DX12 before GL.
+fn choose(adapters: Vec<wgpu::Adapter>, name: Option<&str>) -> Result<wgpu::Adapter> {
+    let mut found: Vec<wgpu::Adapter> = adapters
+        .into_iter()
+        .filter(|a| {
+            name.is_none_or(|n| a.get_info().name.to_lowercase().contains(&n.to_lowercase()))
+        })
+        .collect();
+    found.sort_by_key(|a| {
+        let info = a.get_info();
+        (
+            type_rank(info.device_type),
+            u32::from(info.backend == wgpu::Backend::Gl),
+        )
+    });
+    found.into_iter().next().ok_or_else(|| Error::Backend {
+        backend: "wgpu",
+        msg: match name {
+            Some(n) => format!("no adapter whose name contains {n:?} (WGRAD_ADAPTER)"),
+            None => "no adapter found".to_string(),
+        },
+    })
+}
+
+impl Gpu {
+    /// Picks the adapter per [`Options`] and creates the device with its real limits.
+    pub fn new(opts: &Options) -> Result<Gpu> {
+        let backends = backends_from_env(opts)?;
+        let name = opts
+            .adapter
+            .clone()
+            .or_else(|| std::env::var("WGRAD_ADAPTER").ok());
+        let inst = instance(backends);
+        let adapter = choose(
+            pollster::block_on(inst.enumerate_adapters(backends)),
+            name.as_deref(),
+        )?;
+        let info = adapter.get_info();
+        let features = adapter.features() & OPTIONAL_FEATURES & !opts.disable_features;
+        let limits = adapter.limits();
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("wgrad"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&desc)).map_err(|e| Error::Backend {
+                backend: "wgpu",
+                msg: format!("request_device on {}: {e}", info.name),
+            })?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let lost_reason = Arc::new(Mutex::new(String::new()));
+        {
+            let (lost, reason) = (lost.clone(), lost_reason.clone());
+            // Never panic inside a wgpu callback: only record what happened.
+            device.set_device_lost_callback(move |why, msg| {
+                if let Ok(mut r) = reason.lock() {
+                    *r = format!("{why:?}: {msg}");
+                }
+                lost.store(true, Ordering::SeqCst);
+            });
+        }
+        // Errors outside our error scopes are logged, never panicked on.
+        device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
+            eprintln!("wgrad-wgpu: uncaptured wgpu error: {e}");
+        }));
+        let granted = device.features();
+        let caps = Caps {
+            is_software: info.device_type == wgpu::DeviceType::Cpu,
+            shader_f16: granted.contains(wgpu::Features::SHADER_F16),
+            shader_f64: granted.contains(wgpu::Features::SHADER_F64),
+            subgroups: granted.contains(wgpu::Features::SUBGROUP),
+            timestamp_query: granted.contains(wgpu::Features::TIMESTAMP_QUERY),
+            limits: device.limits(),
+            adapter_name: info.name.clone(),
+        };
+        Ok(Gpu {
+            device,
+            queue,
+            caps,
+            backend: info.backend,
+            device_type: info.device_type,
+            lost,
+            lost_reason,
+        })
+    }
+
+    /// `Err(DeviceLost)` once the device-lost callback has fired.
+    pub fn check_lost(&self) -> Result<()> {
+        if self.lost.load(Ordering::SeqCst) {
+            let why = self
+                .lost_reason
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default();
+            return Err(Error::DeviceLost(format!(
+                "{}: {why}",
+                self.caps.adapter_name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Backend name as the user sees it, e.g. `vulkan`.
+    pub fn backend_name(&self) -> String {
+        format!("{:?}", self.backend).to_lowercase()
+    }
+}
+
+/// Maps a wgpu error caught by an error scope to wgrad's error.
+pub fn from_wgpu(what: &str, e: wgpu::Error) -> Error {
+    match e {
+        wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory(format!("{what}: {e}")),
+        other => Error::Backend {
+            backend: "wgpu",
+            msg: format!("{what}: {other}"),
+        },
+    }
+}

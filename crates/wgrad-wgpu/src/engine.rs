@@ -1,0 +1,334 @@
+//! The recording engine: what kernel-family modules use to launch WGSL kernels.
+//!
+//! A [`Recorder`] lives for one `Backend::execute`. Each [`Dispatch`] only appends its uniform words to one
+//! host-side block (at offsets aligned to `min_uniform_buffer_offset_alignment`) and remembers the pipeline,
+//! buffers and grid. [`Recorder::finish`] writes the block into one pooled uniform buffer, records every
+//! dispatch into one compute pass of one command encoder and submits once. Bind groups bind the uniform
+//! buffer with a dynamic offset, so they are reused across dispatches and steps whenever the buffers are the
+//! same (the pool hands out the same buffers in a steady-state loop).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use wgrad_graph::{Buffer, DType, Error, Meta, Result};
+
+pub use crate::device::Caps;
+use crate::device::{from_wgpu, Gpu};
+use crate::pipeline::Pipelines;
+use crate::pool::{GpuBuffer, Pool, UNIFORM};
+
+/// One WGSL file (one kernel family). `source` comes from `include_str!("../../../../shaders/<name>.wgsl")`.
+#[derive(Debug)]
+pub struct Shader {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+/// Workgroup grid. `Linear(n)`: n workgroups in total; the engine folds it into a 2-D grid when
+/// n > max_compute_workgroups_per_dimension, and the shader recovers the linear workgroup id as
+/// `wid.x + wid.y * nwg.x`. `Xyz` is passed through; a dim over the limit is an `Error::LimitExceeded`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grid {
+    Linear(u32),
+    Xyz([u32; 3]),
+}
+
+/// One kernel launch. Bindings: inputs `0..n` (read-only storage), output `n` (read-write storage),
+/// params `n+1` (uniform block of u32 words, padded to 16 bytes by the engine).
+#[derive(Debug)]
+pub struct Dispatch<'a> {
+    pub shader: &'static Shader,
+    pub entry: &'static str,
+    /// Substituted into the line `alias T = f32;` (bool is stored as u32).
+    pub dtype: DType,
+    /// WGSL `override` constants.
+    pub overrides: &'a [(&'static str, f64)],
+    pub inputs: &'a [&'a Buffer],
+    pub output: &'a Buffer,
+    pub params: &'a [u32],
+    pub grid: Grid,
+}
+
+/// Bytes a value of `numel` elements of `dtype` occupies on the GPU: bool/i32/u32/f32 4 bytes per element,
+/// f16/bf16 2 bytes, f64 8, rounded up to 4 bytes (at least 4).
+pub fn storage_bytes(dtype: DType, numel: usize) -> u64 {
+    let per = match dtype {
+        DType::F16 | DType::BF16 => 2,
+        DType::F64 => 8,
+        _ => 4,
+    };
+    ((numel as u64) * per).div_ceil(4).max(1) * 4
+}
+
+/// `Err(LimitExceeded)` when a binding of `bytes` is above `max_storage_buffer_binding_size` (or
+/// `max_buffer_size`). Pure, so the rule is testable without allocating.
+pub fn check_binding_size(op: &'static str, bytes: u64, limits: &wgpu::Limits) -> Result<()> {
+    let binding = limits.max_storage_buffer_binding_size as u64;
+    if bytes > binding {
+        return Err(Error::LimitExceeded {
+            op,
+            what: "storage buffer binding size in bytes".to_string(),
+            value: bytes,
+            limit_name: "max_storage_buffer_binding_size",
+            limit: binding,
+        });
+    }
+    if bytes > limits.max_buffer_size {
+        return Err(Error::LimitExceeded {
+            op,
+            what: "buffer size in bytes".to_string(),
+            value: bytes,
+            limit_name: "max_buffer_size",
+            limit: limits.max_buffer_size,
+        });
+    }
+    Ok(())
+}
+
+/// Folds a grid into at most `max` workgroups per dimension.
+pub fn fold_grid(op: &'static str, grid: Grid, max: u32) -> Result<[u32; 3]> {
+    let over = |value: u32| Error::LimitExceeded {
+        op,
+        what: "workgroups in one dimension".to_string(),
+        value: value as u64,
+        limit_name: "max_compute_workgroups_per_dimension",
+        limit: max as u64,
+    };
+    match grid {
+        Grid::Linear(n) if n <= max => Ok([n, 1, 1]),
+        Grid::Linear(n) => {
+            let y = n.div_ceil(max);
+            if y > max {
+                return Err(over(y));
+            }
+            Ok([n.div_ceil(y), y, 1])
+        }
+        Grid::Xyz(g) => match g.iter().find(|&&d| d > max) {
+            Some(&d) => Err(over(d)),
+            None => Ok(g),
+        },
+    }
+}
+
+/// Everything one backend shares: device, pool, caches.
+#[derive(Debug)]
+pub struct Engine {
+    pub gpu: Gpu,
+    pub pool: Arc<Pool>,
+    pub pipelines: Pipelines,
+    bind_groups: Mutex<HashMap<Vec<u64>, wgpu::BindGroup>>,
+    /// Serializes recording+submit against uploads/downloads from other threads.
+    pub queue_lock: Mutex<()>,
+}
+
+impl Engine {
+    pub fn new(gpu: Gpu) -> Arc<Engine> {
+        let pool = Pool::new(gpu.device.clone(), gpu.caps.limits.max_buffer_size);
+        Arc::new(Engine {
+            gpu,
+            pool,
+            pipelines: Pipelines::default(),
+            bind_groups: Mutex::new(HashMap::new()),
+            queue_lock: Mutex::new(()),
+        })
+    }
+
+    /// A fresh pooled storage buffer for `meta`.
+    pub fn alloc(self: &Arc<Self>, op: &'static str, meta: &Meta) -> Result<Buffer> {
+        let bytes = storage_bytes(meta.dtype, meta.numel());
+        check_binding_size(op, bytes, &self.gpu.caps.limits)?;
+        Ok(Buffer::new(GpuBuffer::new(self.pool.clone(), bytes)))
+    }
+}
+
+/// The wgpu buffer behind a wgrad buffer, or an error naming the op when it belongs to another backend.
+pub fn gpu_buffer<'b>(op: &str, b: &'b Buffer) -> Result<&'b GpuBuffer> {
+    b.downcast::<GpuBuffer>().ok_or_else(|| Error::Backend {
+        backend: "wgpu",
+        msg: format!("{op}: buffer does not belong to the wgpu backend"),
+    })
+}
+
+#[derive(Debug)]
+struct Cmd {
+    label: String,
+    pipeline: wgpu::ComputePipeline,
+    n_inputs: usize,
+    /// (id, buffer) of inputs then output.
+    buffers: Vec<(u64, wgpu::Buffer)>,
+    param_offset: u32,
+    param_size: u64,
+    grid: [u32; 3],
+}
+
+/// Records the dispatches of one `Backend::execute`: one command encoder, one submit.
+#[derive(Debug)]
+pub struct Recorder {
+    engine: Arc<Engine>,
+    params: Vec<u8>,
+    cmds: Vec<Cmd>,
+}
+
+impl Recorder {
+    pub fn new(engine: Arc<Engine>) -> Recorder {
+        Recorder {
+            engine,
+            params: Vec::new(),
+            cmds: Vec::new(),
+        }
+    }
+
+    pub fn caps(&self) -> &Caps {
+        &self.engine.gpu.caps
+    }
+
+    /// A fresh pooled buffer big enough for `meta`; `LimitExceeded` above max_storage_buffer_binding_size.
+    pub fn output(&mut self, meta: &Meta) -> Result<Buffer> {
+        self.engine.alloc("output", meta)
+    }
+
+    /// Number of dispatches recorded so far.
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
+
+    pub fn dispatch(&mut self, d: Dispatch<'_>) -> Result<()> {
+        let e = &self.engine;
+        let caps = &e.gpu.caps;
+        let grid = fold_grid(
+            d.entry,
+            d.grid,
+            caps.limits.max_compute_workgroups_per_dimension,
+        )?;
+        let pipeline = e.pipelines.pipeline(
+            &e.gpu.device,
+            caps,
+            d.shader,
+            d.entry,
+            d.dtype,
+            d.overrides,
+            d.inputs.len(),
+        )?;
+        let mut buffers = Vec::with_capacity(d.inputs.len() + 1);
+        for b in d.inputs.iter().copied().chain(std::iter::once(d.output)) {
+            let g = gpu_buffer(d.entry, b)?;
+            check_binding_size(d.entry, g.bytes(), &caps.limits)?;
+            buffers.push((g.id(), g.raw().clone()));
+        }
+        let align = caps.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
+        let offset = self.params.len().div_ceil(align) * align;
+        self.params.resize(offset, 0);
+        self.params
+            .extend_from_slice(bytemuck::cast_slice(d.params));
+        let size = (d.params.len() * 4).div_ceil(16).max(1) * 16;
+        self.params.resize(offset + size, 0);
+        if grid.contains(&0) {
+            return Ok(());
+        }
+        self.cmds.push(Cmd {
+            label: crate::pipeline::pipeline_label(d.shader, d.entry, d.dtype, d.overrides),
+            pipeline,
+            n_inputs: d.inputs.len(),
+            buffers,
+            param_offset: offset as u32,
+            param_size: size as u64,
+            grid,
+        });
+        Ok(())
+    }
+
+    fn bind_group(&self, cmd: &Cmd, uniform: &(u64, wgpu::Buffer)) -> wgpu::BindGroup {
+        let mut key: Vec<u64> = cmd.buffers.iter().map(|b| b.0).collect();
+        key.extend([cmd.n_inputs as u64, uniform.0, cmd.param_size]);
+        let mut cache = self
+            .engine
+            .bind_groups
+            .lock()
+            .expect("bind group cache mutex is never poisoned");
+        if let Some(bg) = cache.get(&key) {
+            return bg.clone();
+        }
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        let (layout, _) = self
+            .engine
+            .pipelines
+            .layout(&self.engine.gpu.device, cmd.n_inputs);
+        let mut entries: Vec<wgpu::BindGroupEntry> = cmd
+            .buffers
+            .iter()
+            .enumerate()
+            .map(|(i, (_, b))| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        entries.push(wgpu::BindGroupEntry {
+            binding: cmd.buffers.len() as u32,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &uniform.1,
+                offset: 0,
+                size: std::num::NonZeroU64::new(cmd.param_size),
+            }),
+        });
+        let bg = self
+            .engine
+            .gpu
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(&cmd.label),
+                layout: &layout,
+                entries: &entries,
+            });
+        cache.insert(key, bg.clone());
+        bg
+    }
+
+    /// Writes the uniform block, records every dispatch into one encoder and submits once.
+    pub fn finish(self) -> Result<Option<wgpu::SubmissionIndex>> {
+        let e = self.engine.clone();
+        e.gpu.check_lost()?;
+        if self.cmds.is_empty() {
+            return Ok(None);
+        }
+        let device = &e.gpu.device;
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let uniform = e.pool.take(self.params.len() as u64, UNIFORM);
+        e.gpu.queue.write_buffer(&uniform.buffer, 0, &self.params);
+        let uniform_key = (uniform.id, uniform.buffer.clone());
+        let groups: Vec<wgpu::BindGroup> = self
+            .cmds
+            .iter()
+            .map(|c| self.bind_group(c, &uniform_key))
+            .collect();
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("wgrad execute"),
+        });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("wgrad execute"),
+                timestamp_writes: None,
+            });
+            for (cmd, bg) in self.cmds.iter().zip(&groups) {
+                pass.set_pipeline(&cmd.pipeline);
+                pass.set_bind_group(0, bg, &[cmd.param_offset]);
+                pass.dispatch_workgroups(cmd.grid[0], cmd.grid[1], cmd.grid[2]);
+            }
+        }
+        let index = e.gpu.queue.submit([encoder.finish()]);
+        e.pool.give(uniform);
+        let v = pollster::block_on(validation.pop());
+        let o = pollster::block_on(oom.pop());
+        if let Some(err) = v.or(o) {
+            return Err(from_wgpu("wgpu execute", err));
+        }
+        e.gpu.check_lost()?;
+        Ok(Some(index))
+    }
+}

@@ -1,0 +1,58 @@
+//! Stub until helper "wgpu-heavy" writes this family (see ENGINE_API.md).
+
+#[allow(unused_imports)]
+use wgrad_graph::{Buffer, Conv2dParams, Input, Meta, Pool2dParams};
+use wgrad_graph::{DType, Error, Result};
+
+use crate::engine::{Recorder, Shader};
+
+pub static SHADER: Shader = Shader {
+    name: "pool",
+    source: "",
+};
+
+pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
+    vec![]
+}
+
+fn todo(op: &'static str) -> Error {
+    Error::Unsupported {
+        backend: "wgpu",
+        op,
+        msg: "kernel not written yet".to_string(),
+    }
+}
+
+pub fn max_pool2d(
+    _rec: &mut Recorder,
+    _p: &Pool2dParams,
+    _x: Input,
+    _out: &Meta,
+) -> Result<Buffer> {
+    Err(todo("max_pool2d"))
+}
+pub fn max_pool2d_backward(
+    _rec: &mut Recorder,
+    _p: &Pool2dParams,
+    _x: Input,
+    _dy: Input,
+    _out: &Meta,
+) -> Result<Buffer> {
+    Err(todo("max_pool2d_backward"))
+}
+pub fn avg_pool2d(
+    _rec: &mut Recorder,
+    _p: &Pool2dParams,
+    _x: Input,
+    _out: &Meta,
+) -> Result<Buffer> {
+    Err(todo("avg_pool2d"))
+}
+pub fn avg_pool2d_backward(
+    _rec: &mut Recorder,
+    _p: &Pool2dParams,
+    _dy: Input,
+    _out: &Meta,
+) -> Result<Buffer> {
+    Err(todo("avg_pool2d_backward"))
+}

@@ -1,0 +1,211 @@
+//! Shader modules, bind group layouts and compute pipelines, each created once and cached.
+//!
+//! - one shader module per (file, dtype): the only text edit is the line `alias T = f32;` (plus `enable f16;`
+//!   in front for f16), see [`specialize`];
+//! - one pipeline per (file, entry, dtype, overrides), labelled with that key, e.g. `unary/exp<f32>{WG=256}`;
+//! - one explicit bind group layout per binding signature: `n` read-only storage inputs, one read-write
+//!   storage output, one uniform block with a dynamic offset.
+//!
+//! Creation runs inside a validation error scope, so a bad shader is an `Error`, not a panic.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use wgrad_graph::{DType, Error, Result};
+
+use crate::device::{from_wgpu, Caps};
+use crate::engine::Shader;
+
+/// The line every family file that is generic over its element type contains exactly once.
+pub const ALIAS_LINE: &str = "alias T = f32;";
+
+/// The WGSL type a dtype is stored as, or why the adapter cannot compute in it.
+pub fn wgsl_type(dtype: DType, caps: Option<&Caps>) -> Result<&'static str> {
+    let unsupported = |msg: String| Error::Unsupported {
+        backend: "wgpu",
+        op: "shader",
+        msg,
+    };
+    match dtype {
+        DType::F32 => Ok("f32"),
+        DType::I32 => Ok("i32"),
+        DType::U32 | DType::Bool => Ok("u32"),
+        DType::F16 => match caps {
+            Some(c) if !c.shader_f16 => Err(unsupported(format!(
+                "dtype f16 needs the SHADER_F16 feature, which adapter {} lacks",
+                c.adapter_name
+            ))),
+            _ => Ok("f16"),
+        },
+        DType::F64 => Err(unsupported(
+            "dtype f64 compute is not implemented on wgpu (WGSL f64 lacks exp/log/sin; use f32)"
+                .to_string(),
+        )),
+        DType::BF16 => Err(unsupported(
+            "dtype bf16 compute is not implemented on wgpu (no WGSL bf16 type)".to_string(),
+        )),
+    }
+}
+
+/// The source of `shader` for `dtype`: the alias line substituted, `enable f16;` prepended for f16.
+pub fn specialize(shader: &Shader, dtype: DType, caps: Option<&Caps>) -> Result<String> {
+    if !shader.source.contains(ALIAS_LINE) {
+        return Ok(shader.source.to_string());
+    }
+    let ty = wgsl_type(dtype, caps)?;
+    let body = shader
+        .source
+        .replacen(ALIAS_LINE, &format!("alias T = {ty};"), 1);
+    Ok(if dtype == DType::F16 {
+        format!("enable f16;\n{body}")
+    } else {
+        body
+    })
+}
+
+/// The readable key of a pipeline, also its label: `unary/exp<f32>{WG=256}`.
+pub fn pipeline_label(
+    shader: &Shader,
+    entry: &str,
+    dtype: DType,
+    overrides: &[(&str, f64)],
+) -> String {
+    let ov: Vec<String> = overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{}/{entry}<{dtype}>{{{}}}", shader.name, ov.join(","))
+}
+
+type PipelineKey = (&'static str, &'static str, DType, Vec<(&'static str, u64)>);
+
+/// All the caches.
+#[derive(Debug, Default)]
+pub struct Pipelines {
+    modules: Mutex<HashMap<(&'static str, DType), wgpu::ShaderModule>>,
+    layouts: Mutex<HashMap<usize, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
+    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock()
+        .expect("cache mutex is never poisoned: no code panics while holding it")
+}
+
+impl Pipelines {
+    /// Bind group layout (and pipeline layout) for `n` inputs.
+    pub fn layout(
+        &self,
+        device: &wgpu::Device,
+        n: usize,
+    ) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+        lock(&self.layouts)
+            .entry(n)
+            .or_insert_with(|| {
+                let storage = |read_only| wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                };
+                let mut entries: Vec<wgpu::BindGroupLayoutEntry> = (0..=n)
+                    .map(|i| wgpu::BindGroupLayoutEntry {
+                        binding: i as u32,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: storage(i < n),
+                        count: None,
+                    })
+                    .collect();
+                entries.push(wgpu::BindGroupLayoutEntry {
+                    binding: n as u32 + 1,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: true,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                });
+                let label = format!("wgrad {n} inputs");
+                let bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(&label),
+                    entries: &entries,
+                });
+                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(&label),
+                    bind_group_layouts: &[Some(&bgl)],
+                    immediate_size: 0,
+                });
+                (bgl, pl)
+            })
+            .clone()
+    }
+
+    fn module(
+        &self,
+        device: &wgpu::Device,
+        caps: &Caps,
+        shader: &'static Shader,
+        dtype: DType,
+    ) -> Result<wgpu::ShaderModule> {
+        let key = (shader.name, dtype);
+        if let Some(m) = lock(&self.modules).get(&key) {
+            return Ok(m.clone());
+        }
+        let source = specialize(shader, dtype, Some(caps))?;
+        let label = format!("{}<{dtype}>", shader.name);
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(&label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(from_wgpu(&format!("wgpu shader {label}"), e));
+        }
+        lock(&self.modules).insert(key, module.clone());
+        Ok(module)
+    }
+
+    /// The pipeline for one (file, entry, dtype, overrides), created on first use.
+    pub fn pipeline(
+        &self,
+        device: &wgpu::Device,
+        caps: &Caps,
+        shader: &'static Shader,
+        entry: &'static str,
+        dtype: DType,
+        overrides: &[(&'static str, f64)],
+        n_inputs: usize,
+    ) -> Result<wgpu::ComputePipeline> {
+        let dtype = if shader.source.contains(ALIAS_LINE) {
+            dtype
+        } else {
+            DType::F32
+        };
+        let key: PipelineKey = (
+            shader.name,
+            entry,
+            dtype,
+            overrides.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
+        );
+        if let Some(p) = lock(&self.pipelines).get(&key) {
+            return Ok(p.clone());
+        }
+        let module = self.module(device, caps, shader, dtype)?;
+        let (_, layout) = self.layout(device, n_inputs);
+        let label = pipeline_label(shader, entry, dtype, overrides);
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&label),
+            layout: Some(&layout),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: overrides,
+                ..Default::default()
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(from_wgpu(&format!("wgpu pipeline {label}"), e));
+        }
+        lock(&self.pipelines).insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+}
