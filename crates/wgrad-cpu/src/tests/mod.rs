@@ -3,6 +3,9 @@
 //!
 //! Tests call the kernel methods directly on [`CpuKernels`]; `backend.rs` goes through `Backend::execute`.
 
+// Tests may unwrap: a panic is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod backend;
 mod conv;
 mod elementwise;
