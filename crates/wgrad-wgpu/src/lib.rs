@@ -3,12 +3,16 @@
 //! - [`device`]: adapter choice (`WGRAD_BACKEND`, `WGRAD_ADAPTER`), limits, optional features, device loss;
 //! - [`pool`]: size-class buffer pool; [`pipeline`]: shader module, layout and pipeline caches;
 //! - [`engine`]: the [`engine::Recorder`] kernels record dispatches into (one encoder, one submit per execute);
-//! - [`kernels`]: one module per kernel family (`shaders/<family>.wgsl`).
+//! - [`kernels`]: one module per kernel family (`shaders/<family>.wgsl`);
+//! - [`backend`]: [`WgpuBackend`], wgrad's `Backend` on all of the above.
 
+pub mod backend;
 pub mod device;
 pub mod engine;
 pub mod kernels;
 pub mod pipeline;
 pub mod pool;
+pub mod testing;
 
+pub use backend::WgpuBackend;
 pub use device::{list_adapters, AdapterSummary, Caps, Options};

@@ -1,7 +1,140 @@
 //! Kernel families: one module per WGSL file in `shaders/`, each with `SHADER`, `variants()` (what the
-//! naga test validates) and the free functions the backend's `Kernels` impl calls.
+//! naga test validates) and the free functions [`GpuKernels`] calls.
 
+pub mod binary;
 pub mod conv2d;
+pub mod index;
 pub mod matmul;
+pub mod movement;
 pub mod pool;
+pub mod random;
+pub mod reduce;
 pub mod softmax;
+pub mod strided;
+pub mod unary;
+
+use wgrad_graph::{
+    BinaryOp, Buffer, Conv2dParams, Input, Kernels, Meta, Pool2dParams, RandomDist, ReduceOp,
+    Result, UnaryOp,
+};
+
+use crate::engine::{Recorder, Shader};
+
+/// A variant: entry point, dtype, overrides.
+pub type Variant = (&'static str, wgrad_graph::DType, Vec<(&'static str, f64)>);
+
+/// Every family's shader and variants, for the naga test.
+pub fn families() -> Vec<(&'static Shader, Vec<Variant>)> {
+    vec![
+        (&unary::SHADER, unary::variants()),
+        (&binary::SHADER, binary::variants()),
+        (&movement::SHADER, movement::variants()),
+        (&reduce::SHADER, reduce::variants()),
+        (&index::SHADER, index::variants()),
+        (&random::SHADER, random::variants()),
+        (&matmul::SHADER, matmul::variants()),
+        (&conv2d::SHADER, conv2d::variants()),
+        (&pool::SHADER, pool::variants()),
+        (&softmax::SHADER, softmax::variants()),
+    ]
+}
+
+/// The `Kernels` impl `run_schedule` drives: every method records into the one [`Recorder`].
+#[derive(Debug)]
+pub struct GpuKernels {
+    pub rec: Recorder,
+}
+
+impl Kernels for GpuKernels {
+    fn full(&mut self, value: f64, out: &Meta) -> Result<Buffer> {
+        movement::full(&mut self.rec, value, out)
+    }
+    fn random(&mut self, dist: RandomDist, seed: u64, offset: u64, out: &Meta) -> Result<Buffer> {
+        random::random(&mut self.rec, dist, seed, offset, out)
+    }
+    fn unary(&mut self, op: UnaryOp, x: Input, out: &Meta) -> Result<Buffer> {
+        unary::unary(&mut self.rec, op, x, out)
+    }
+    fn cast(&mut self, x: Input, out: &Meta) -> Result<Buffer> {
+        unary::cast(&mut self.rec, x, out)
+    }
+    fn binary(&mut self, op: BinaryOp, lhs: Input, rhs: Input, out: &Meta) -> Result<Buffer> {
+        binary::binary(&mut self.rec, op, lhs, rhs, out)
+    }
+    fn where_(&mut self, cond: Input, a: Input, b: Input, out: &Meta) -> Result<Buffer> {
+        binary::where_(&mut self.rec, cond, a, b, out)
+    }
+    fn reduce(&mut self, op: ReduceOp, axes: &[usize], x: Input, out: &Meta) -> Result<Buffer> {
+        reduce::reduce(&mut self.rec, op, axes, x, out)
+    }
+    fn copy(&mut self, x: Input, out: &Meta) -> Result<Buffer> {
+        movement::copy(&mut self.rec, x, out)
+    }
+    fn pad(&mut self, before: &[usize], value: f64, x: Input, out: &Meta) -> Result<Buffer> {
+        movement::pad(&mut self.rec, before, value, x, out)
+    }
+    fn concat(&mut self, axis: usize, xs: &[Input], out: &Meta) -> Result<Buffer> {
+        movement::concat(&mut self.rec, axis, xs, out)
+    }
+    fn gather(&mut self, axis: usize, x: Input, index: Input, out: &Meta) -> Result<Buffer> {
+        index::gather(&mut self.rec, axis, x, index, out)
+    }
+    fn scatter_add(&mut self, axis: usize, index: Input, src: Input, out: &Meta) -> Result<Buffer> {
+        index::scatter_add(&mut self.rec, axis, index, src, out)
+    }
+    fn matmul(&mut self, lhs: Input, rhs: Input, out: &Meta) -> Result<Buffer> {
+        matmul::matmul(&mut self.rec, lhs, rhs, out)
+    }
+    fn conv2d(&mut self, p: &Conv2dParams, x: Input, w: Input, out: &Meta) -> Result<Buffer> {
+        conv2d::conv2d(&mut self.rec, p, x, w, out)
+    }
+    fn conv2d_backward_input(
+        &mut self,
+        p: &Conv2dParams,
+        dy: Input,
+        w: Input,
+        out: &Meta,
+    ) -> Result<Buffer> {
+        conv2d::conv2d_backward_input(&mut self.rec, p, dy, w, out)
+    }
+    fn conv2d_backward_weight(
+        &mut self,
+        p: &Conv2dParams,
+        x: Input,
+        dy: Input,
+        out: &Meta,
+    ) -> Result<Buffer> {
+        conv2d::conv2d_backward_weight(&mut self.rec, p, x, dy, out)
+    }
+    fn max_pool2d(&mut self, p: &Pool2dParams, x: Input, out: &Meta) -> Result<Buffer> {
+        pool::max_pool2d(&mut self.rec, p, x, out)
+    }
+    fn max_pool2d_backward(
+        &mut self,
+        p: &Pool2dParams,
+        x: Input,
+        dy: Input,
+        out: &Meta,
+    ) -> Result<Buffer> {
+        pool::max_pool2d_backward(&mut self.rec, p, x, dy, out)
+    }
+    fn avg_pool2d(&mut self, p: &Pool2dParams, x: Input, out: &Meta) -> Result<Buffer> {
+        pool::avg_pool2d(&mut self.rec, p, x, out)
+    }
+    fn avg_pool2d_backward(&mut self, p: &Pool2dParams, dy: Input, out: &Meta) -> Result<Buffer> {
+        pool::avg_pool2d_backward(&mut self.rec, p, dy, out)
+    }
+    fn softmax(&mut self, axis: usize, log: bool, x: Input, out: &Meta) -> Result<Buffer> {
+        softmax::softmax(&mut self.rec, axis, log, x, out)
+    }
+    fn softmax_backward(
+        &mut self,
+        axis: usize,
+        log: bool,
+        y: Input,
+        dy: Input,
+        out: &Meta,
+    ) -> Result<Buffer> {
+        softmax::softmax_backward(&mut self.rec, axis, log, y, dy, out)
+    }
+}

@@ -1,0 +1,221 @@
+//! `WgpuBackend`: wgrad's `Backend` on wgpu. Uploads through `queue.write_buffer`, downloads through a
+//! pooled staging buffer, executes a schedule as one command encoder and one submit.
+
+use std::sync::{Arc, Mutex};
+
+use wgrad_graph::backend::run_schedule;
+use wgrad_graph::{Backend, Buffer, DType, Error, Meta, Result, Schedule, View};
+
+use crate::device::{Gpu, Options};
+use crate::engine::{gpu_buffer, storage_bytes, Engine, Recorder};
+use crate::kernels::GpuKernels;
+use crate::pool::{PoolStats, STAGING};
+
+/// The wgpu backend. Cheap to clone (shares the device and caches).
+#[derive(Clone, Debug)]
+pub struct WgpuBackend {
+    engine: Arc<Engine>,
+}
+
+/// Host bytes → GPU storage bytes: bool bytes widen to u32, everything padded to 4 bytes.
+pub fn to_storage(bytes: &[u8], dtype: DType) -> Vec<u8> {
+    let mut out: Vec<u8> = if dtype == DType::Bool {
+        bytes
+            .iter()
+            .flat_map(|&b| u32::from(b != 0).to_le_bytes())
+            .collect()
+    } else {
+        bytes.to_vec()
+    };
+    out.resize(out.len().div_ceil(4) * 4, 0);
+    out
+}
+
+/// GPU storage bytes (starting at the view's first element) → host bytes of `numel` elements.
+pub fn from_storage(bytes: &[u8], dtype: DType, numel: usize) -> Vec<u8> {
+    if dtype == DType::Bool {
+        bytes
+            .chunks_exact(4)
+            .take(numel)
+            .map(|w| u8::from(w != [0, 0, 0, 0]))
+            .collect()
+    } else {
+        bytes[..numel * dtype.host_size()].to_vec()
+    }
+}
+
+fn storage_elem(dtype: DType) -> u64 {
+    match dtype {
+        DType::Bool => 4,
+        d => d.host_size() as u64,
+    }
+}
+
+impl WgpuBackend {
+    /// The best adapter: discrete, integrated, then software; see [`crate::device`] for the env overrides.
+    pub fn new() -> Result<WgpuBackend> {
+        Self::with_options(&Options::default())
+    }
+
+    pub fn with_options(opts: &Options) -> Result<WgpuBackend> {
+        Ok(WgpuBackend {
+            engine: Engine::new(Gpu::new(opts)?),
+        })
+    }
+
+    pub fn caps(&self) -> &crate::Caps {
+        &self.engine.gpu.caps
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        self.engine.pool.stats()
+    }
+
+    /// Starts the readback of a contiguous view; the returned closure blocks until the bytes are there.
+    fn readback(&self, view: &View) -> Result<Vec<u8>> {
+        let e = &self.engine;
+        e.gpu.check_lost()?;
+        let g = gpu_buffer("download", &view.buffer)?;
+        let numel = view.layout.numel();
+        let elem = storage_elem(view.dtype);
+        let start = view.layout.offset as u64 * elem;
+        let aligned = start / 4 * 4;
+        let end = (start + numel as u64 * elem).div_ceil(4) * 4;
+        if numel == 0 {
+            return Ok(Vec::new());
+        }
+        if end > g.raw().size() {
+            return Err(Error::Backend {
+                backend: "wgpu",
+                msg: format!(
+                    "download: view ends at byte {end}, buffer holds {}",
+                    g.raw().size()
+                ),
+            });
+        }
+        let staging = e.pool.take(end - aligned, STAGING);
+        let _guard = e.queue_lock.lock().expect("queue lock is never poisoned");
+        let mut encoder = e
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("wgrad download"),
+            });
+        encoder.copy_buffer_to_buffer(g.raw(), aligned, &staging.buffer, 0, end - aligned);
+        e.gpu.queue.submit([encoder.finish()]);
+        let done: Arc<Mutex<Option<std::result::Result<(), wgpu::BufferAsyncError>>>> =
+            Arc::new(Mutex::new(None));
+        let slot = done.clone();
+        staging
+            .buffer
+            .map_async(wgpu::MapMode::Read, 0..end - aligned, move |r| {
+                if let Ok(mut s) = slot.lock() {
+                    *s = Some(r);
+                }
+            });
+        e.gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|err| Error::Backend {
+                backend: "wgpu",
+                msg: format!("download: poll failed: {err}"),
+            })?;
+        e.gpu.check_lost()?;
+        let state = done.lock().expect("map callback never panics").take();
+        match state {
+            Some(Ok(())) => {}
+            other => {
+                return Err(Error::Backend {
+                    backend: "wgpu",
+                    msg: format!("download: mapping the staging buffer failed: {other:?}"),
+                })
+            }
+        }
+        let bytes = {
+            let mapped = staging
+                .buffer
+                .get_mapped_range(0..end - aligned)
+                .map_err(|err| Error::Backend {
+                    backend: "wgpu",
+                    msg: format!("download: {err}"),
+                })?;
+            let skip = (start - aligned) as usize;
+            from_storage(&mapped[skip..], view.dtype, numel)
+        };
+        staging.buffer.unmap();
+        e.pool.give(staging);
+        Ok(bytes)
+    }
+
+    /// `download` as a future (the blocking `download` is this, driven by pollster).
+    pub async fn download_async(&self, view: &View) -> Result<Vec<u8>> {
+        self.readback(view)
+    }
+}
+
+impl Backend for WgpuBackend {
+    fn name(&self) -> String {
+        let g = &self.engine.gpu;
+        format!(
+            "wgpu {}: {} ({:?})",
+            g.backend_name(),
+            g.caps.adapter_name,
+            g.device_type
+        )
+    }
+
+    fn upload(&self, bytes: &[u8], meta: &Meta) -> Result<Buffer> {
+        let expected = meta.numel() * meta.dtype.host_size();
+        if bytes.len() != expected {
+            return Err(Error::argument(
+                "upload",
+                format!(
+                    "{} {} needs {expected} bytes, got {}",
+                    meta.shape,
+                    meta.dtype,
+                    bytes.len()
+                ),
+            ));
+        }
+        let buffer = self.engine.alloc("upload", meta)?;
+        let data = to_storage(bytes, meta.dtype);
+        debug_assert!(data.len() as u64 <= storage_bytes(meta.dtype, meta.numel()));
+        if !data.is_empty() {
+            let g = gpu_buffer("upload", &buffer)?;
+            let _guard = self
+                .engine
+                .queue_lock
+                .lock()
+                .expect("queue lock is never poisoned");
+            self.engine.gpu.queue.write_buffer(g.raw(), 0, &data);
+        }
+        Ok(buffer)
+    }
+
+    fn download(&self, view: &View) -> Result<Vec<u8>> {
+        pollster::block_on(self.download_async(view))
+    }
+
+    fn execute(&self, schedule: &Schedule) -> Result<Vec<Buffer>> {
+        self.engine.gpu.check_lost()?;
+        let mut kernels = GpuKernels {
+            rec: Recorder::new(self.engine.clone()),
+        };
+        let outputs = run_schedule(&mut kernels, schedule)?;
+        let _guard = self
+            .engine
+            .queue_lock
+            .lock()
+            .expect("queue lock is never poisoned");
+        kernels.rec.finish()?;
+        Ok(outputs)
+    }
+
+    fn supports(&self, dtype: DType) -> bool {
+        crate::pipeline::wgsl_type(dtype, Some(self.caps())).is_ok()
+    }
+}

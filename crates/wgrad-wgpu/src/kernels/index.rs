@@ -1,0 +1,99 @@
+//! gather and scatter_add along one axis (`shaders/index.wgsl`); see the shader header for why scatter_add
+//! is a deterministic per-output loop rather than a CAS-loop on atomics.
+
+use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
+
+use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::kernels::strided::{self, MAX_RANK};
+
+pub static SHADER: Shader = Shader {
+    name: "index",
+    source: include_str!("../../../../shaders/index.wgsl"),
+};
+
+pub const WG: u32 = 256;
+
+pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
+    let mut v = Vec::new();
+    for dtype in [DType::F32, DType::F16, DType::I32, DType::U32] {
+        for e in ["gather", "scatter_add"] {
+            v.push((e, dtype, vec![("WG", WG as f64)]));
+        }
+    }
+    v
+}
+
+fn u32_of(op: &'static str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::LimitExceeded {
+        op,
+        what: "size".to_string(),
+        value: v as u64,
+        limit_name: "u32 index range",
+        limit: u32::MAX as u64,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn launch(
+    rec: &mut Recorder,
+    entry: &'static str,
+    axis: usize,
+    first: Input,
+    second: Input,
+    ashape: &[usize],
+    out: &Meta,
+) -> Result<Buffer> {
+    let rank = out.shape.rank();
+    if rank > MAX_RANK {
+        return Err(Error::LimitExceeded {
+            op: entry,
+            what: "rank".to_string(),
+            value: rank as u64,
+            limit_name: "wgrad MAX_RANK",
+            limit: MAX_RANK as u64,
+        });
+    }
+    let mut p = vec![0u32; 24];
+    p[0] = u32_of(entry, out.numel())?;
+    p[1] = rank as u32;
+    p[2] = axis as u32;
+    p[3] = u32_of(entry, ashape[axis])?;
+    p[4] = u32_of(entry, first.layout.offset)?;
+    p[5] = u32_of(entry, second.layout.offset)?;
+    for d in 0..rank {
+        p[8 + d] = u32_of(entry, out.shape.0[d])?;
+        p[16 + d] = u32_of(entry, ashape[d])?;
+    }
+    let buffer = rec.output(out)?;
+    rec.dispatch(Dispatch {
+        shader: &SHADER,
+        entry,
+        dtype: out.dtype,
+        overrides: &[("WG", WG as f64)],
+        inputs: &[first.buffer, second.buffer],
+        output: &buffer,
+        params: &p,
+        grid: Grid::Linear(strided::groups(entry, out.numel(), WG)?),
+    })?;
+    Ok(buffer)
+}
+
+pub fn gather(
+    rec: &mut Recorder,
+    axis: usize,
+    x: Input,
+    index: Input,
+    out: &Meta,
+) -> Result<Buffer> {
+    launch(rec, "gather", axis, x, index, &x.shape().0, out)
+}
+
+pub fn scatter_add(
+    rec: &mut Recorder,
+    axis: usize,
+    index: Input,
+    src: Input,
+    out: &Meta,
+) -> Result<Buffer> {
+    launch(rec, "scatter_add", axis, index, src, &src.shape().0, out)
+}

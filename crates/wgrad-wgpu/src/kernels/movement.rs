@@ -1,0 +1,156 @@
+//! Strided copy, pad, concat and fill (`shaders/movement.wgsl`).
+
+use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
+
+use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::kernels::strided::{self, MAX_RANK};
+
+pub static SHADER: Shader = Shader {
+    name: "movement",
+    source: include_str!("../../../../shaders/movement.wgsl"),
+};
+
+pub const WG: u32 = 256;
+const OVERRIDES: &[(&str, f64)] = &[("WG", WG as f64)];
+
+pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
+    let mut v = Vec::new();
+    for dtype in [DType::F32, DType::F16, DType::I32, DType::U32] {
+        for e in ["copy", "pad", "pad_int", "concat", "full", "full_int"] {
+            v.push((e, dtype, OVERRIDES.to_vec()));
+        }
+    }
+    v
+}
+
+/// The fill value as one 32-bit word: f32 bits for floats, integer bits otherwise; and whether it is an int.
+pub fn value_word(value: f64, dtype: DType) -> (u32, bool) {
+    match dtype {
+        DType::I32 => (dtype.round(value) as i32 as u32, true),
+        DType::U32 => (dtype.round(value) as u32, true),
+        DType::Bool => (u32::from(value != 0.0), true),
+        _ => ((value as f32).to_bits(), false),
+    }
+}
+
+fn u32_of(op: &'static str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::LimitExceeded {
+        op,
+        what: "size".to_string(),
+        value: v as u64,
+        limit_name: "u32 index range",
+        limit: u32::MAX as u64,
+    })
+}
+
+fn run(
+    rec: &mut Recorder,
+    entry: &'static str,
+    dtype: DType,
+    inputs: &[&Buffer],
+    output: &Buffer,
+    params: &[u32],
+    numel: usize,
+) -> Result<()> {
+    rec.dispatch(Dispatch {
+        shader: &SHADER,
+        entry,
+        dtype,
+        overrides: OVERRIDES,
+        inputs,
+        output,
+        params,
+        grid: Grid::Linear(strided::groups(entry, numel, WG)?),
+    })
+}
+
+pub fn copy(rec: &mut Recorder, x: Input, out: &Meta) -> Result<Buffer> {
+    let buffer = rec.output(out)?;
+    let params = strided::params("copy", &[x.layout], [0, 0])?;
+    run(
+        rec,
+        "copy",
+        x.dtype,
+        &[x.buffer],
+        &buffer,
+        &params,
+        out.numel(),
+    )?;
+    Ok(buffer)
+}
+
+pub fn full(rec: &mut Recorder, value: f64, out: &Meta) -> Result<Buffer> {
+    let buffer = rec.output(out)?;
+    let (word, int) = value_word(value, out.dtype);
+    let mut params = vec![0u32; strided::PARAM_WORDS];
+    params[0] = u32_of("full", out.numel())?;
+    params[2] = word;
+    let entry = if int { "full_int" } else { "full" };
+    run(rec, entry, out.dtype, &[], &buffer, &params, out.numel())?;
+    Ok(buffer)
+}
+
+pub fn pad(
+    rec: &mut Recorder,
+    before: &[usize],
+    value: f64,
+    x: Input,
+    out: &Meta,
+) -> Result<Buffer> {
+    let rank = out.shape.rank();
+    if rank > MAX_RANK {
+        return Err(Error::LimitExceeded {
+            op: "pad",
+            what: "rank".to_string(),
+            value: rank as u64,
+            limit_name: "wgrad MAX_RANK",
+            limit: MAX_RANK as u64,
+        });
+    }
+    let buffer = rec.output(out)?;
+    let (word, int) = value_word(value, out.dtype);
+    let mut p = vec![0u32; 8 + 3 * 8];
+    p[0] = u32_of("pad", out.numel())?;
+    p[1] = rank as u32;
+    p[2] = word;
+    p[3] = u32_of("pad", x.layout.offset)?;
+    for d in 0..rank {
+        p[8 + d] = u32_of("pad", out.shape.0[d])?;
+        p[16 + d] = u32_of("pad", x.shape().0[d])?;
+        p[24 + d] = u32_of("pad", before[d])?;
+    }
+    let entry = if int { "pad_int" } else { "pad" };
+    run(rec, entry, out.dtype, &[x.buffer], &buffer, &p, out.numel())?;
+    Ok(buffer)
+}
+
+pub fn concat(rec: &mut Recorder, axis: usize, xs: &[Input], out: &Meta) -> Result<Buffer> {
+    let buffer = rec.output(out)?;
+    let dims = &out.shape.0;
+    let inner: usize = dims[axis + 1..].iter().product();
+    let mut start = 0;
+    for x in xs {
+        let axis_in = x.shape().0[axis];
+        let p = [
+            u32_of("cat", x.layout.numel())?,
+            u32_of("cat", inner.max(1))?,
+            u32_of("cat", axis_in.max(1))?,
+            u32_of("cat", dims[axis])?,
+            u32_of("cat", start)?,
+            u32_of("cat", x.layout.offset)?,
+            0,
+            0,
+        ];
+        run(
+            rec,
+            "concat",
+            out.dtype,
+            &[x.buffer],
+            &buffer,
+            &p,
+            x.layout.numel(),
+        )?;
+        start += axis_in;
+    }
+    Ok(buffer)
+}

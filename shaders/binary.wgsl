@@ -1,0 +1,156 @@
+// binary.wgsl: elementwise functions of two equal-shaped strided inputs, and `where`.
+//
+// Entry points: add sub mul div pow_ maximum minimum lt le eq (wgrad_graph::BinaryOp names; `pow_` because
+//   `pow` is a WGSL builtin), where_ (`where` is a WGSL reserved word).
+// Bindings (group 0), arithmetic and comparisons:
+//   0  read        a: array<T>       lhs, strided (params input 0)
+//   1  read        b: array<T>       rhs, strided (params input 1)
+//   2  read_write  out: array<T>     contiguous output (arithmetic)
+//   2  read_write  mask: array<u32>  contiguous bool output, 0 or 1 (lt le eq)
+//   3  uniform     params: Params
+// Bindings for where_:
+//   0  read        cond: array<u32>  bool condition, strided (input 0)
+//   1  read        wa: array<T>      taken where cond != 0 (input 1)
+//   2  read        wb: array<T>      taken elsewhere (input 2)
+//   3  read_write  wout: array<T>
+//   4  uniform     wparams: Params
+// Overrides: WG (workgroup size, default 256).
+// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32 or u32 (bool). pow computes in f32.
+// Grid: Grid::Linear(ceil(numel / WG)), folded to 2-D by the engine.
+
+alias T = f32;
+
+override WG: u32 = 256u;
+
+struct Params {
+    numel: u32,
+    rank: u32,
+    s0: u32,
+    s1: u32,
+    shape: array<vec4<u32>, 2>,
+    offsets: vec4<u32>,
+    strides: array<vec4<u32>, 6>,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<T>;
+@group(0) @binding(1) var<storage, read> b: array<T>;
+@group(0) @binding(2) var<storage, read_write> out: array<T>;
+@group(0) @binding(2) var<storage, read_write> mask: array<u32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+@group(0) @binding(0) var<storage, read> cond: array<u32>;
+@group(0) @binding(1) var<storage, read> wa: array<T>;
+@group(0) @binding(2) var<storage, read> wb: array<T>;
+@group(0) @binding(3) var<storage, read_write> wout: array<T>;
+@group(0) @binding(4) var<uniform> wparams: Params;
+
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+// Buffer position of element i of input k: offset + sum over dims of index * stride (stride 0 = broadcast).
+fn pos(p: Params, k: u32, i: u32) -> u32 {
+    var rem = i;
+    var q = p.offsets[k];
+    for (var d = i32(p.rank) - 1; d >= 0; d--) {
+        let n = p.shape[u32(d) / 4u][u32(d) % 4u];
+        q += (rem % n) * p.strides[2u * k + u32(d) / 4u][u32(d) % 4u];
+        rem /= n;
+    }
+    return q;
+}
+
+fn lhs(i: u32) -> T {
+    return a[pos(params, 0u, i)];
+}
+
+fn rhs(i: u32) -> T {
+    return b[pos(params, 1u, i)];
+}
+
+// x^y with the real-valued results WGSL's pow leaves undefined: x < 0 with integral y, x = 0.
+fn pow_of(x: f32, y: f32) -> f32 {
+    if y == 0.0 { return 1.0; }
+    if x == 0.0 { return select(bitcast<f32>(0x7f800000u), 0.0, y > 0.0); }
+    if x > 0.0 { return pow(x, y); }
+    if floor(y) != y { return bitcast<f32>(0x7fc00000u); }
+    let m = pow(-x, y);
+    return select(m, -m, (abs(y) % 2.0) == 1.0);
+}
+
+@compute @workgroup_size(WG)
+fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= params.numel { return; }
+    out[i] = lhs(i) + rhs(i);
+}
+
+@compute @workgroup_size(WG)
+fn sub(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= params.numel { return; }
+    out[i] = lhs(i) - rhs(i);
+}
+
+@compute @workgroup_size(WG)
+fn mul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= params.numel { return; }
+    out[i] = lhs(i) * rhs(i);
+}
+
+@compute @workgroup_size(WG)
+fn div(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= params.numel { return; }
+    out[i] = lhs(i) / rhs(i);
+}
+
+@compute @workgroup_size(WG)
+fn pow_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= params.numel { return; }
+    out[i] = T(pow_of(f32(lhs(i)), f32(rhs(i))));
+}
+
+@compute @workgroup_size(WG)
+fn maximum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= params.numel { return; }
+    out[i] = max(lhs(i), rhs(i));
+}
+
+@compute @workgroup_size(WG)
+fn minimum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= params.numel { return; }
+    out[i] = min(lhs(i), rhs(i));
+}
+
+@compute @workgroup_size(WG)
+fn lt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= params.numel { return; }
+    mask[i] = select(0u, 1u, lhs(i) < rhs(i));
+}
+
+@compute @workgroup_size(WG)
+fn le(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= params.numel { return; }
+    mask[i] = select(0u, 1u, lhs(i) <= rhs(i));
+}
+
+@compute @workgroup_size(WG)
+fn eq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= params.numel { return; }
+    mask[i] = select(0u, 1u, lhs(i) == rhs(i));
+}
+
+@compute @workgroup_size(WG)
+fn where_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= wparams.numel { return; }
+    wout[i] = select(wb[pos(wparams, 2u, i)], wa[pos(wparams, 1u, i)], cond[pos(wparams, 0u, i)] != 0u);
+}

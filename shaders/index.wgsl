@@ -1,0 +1,113 @@
+// index.wgsl: gather and its adjoint scatter_add along one axis (PyTorch `gather` / `scatter_add`).
+//
+// scatter_add is written as a deterministic per-output loop, not atomics: output element o sums every src
+// element q with q = o outside the axis and index[q] == o[axis], scanning the src axis in order. WGSL has no
+// float atomics; the alternative (an atomicCompareExchangeWeak loop on atomic<u32> with bitcast) adds in a
+// scheduling-dependent order, so results would vary from run to run and from the CPU reference, and it only
+// works for 32-bit types. The loop costs O(numel(out) * src.shape[axis]), which is fine for the gradients of
+// gather/embedding lookups with modest axis lengths.
+//
+// Entry points: gather, scatter_add.
+// Bindings (group 0):
+//   gather:      0 read x: array<T> | 1 read idx: array<i32> | 2 read_write out: array<T> | 3 uniform params
+//   scatter_add: 0 read sidx: array<i32> | 1 read src: array<T> | 2 read_write out: array<T> | 3 uniform params
+//   (both inputs contiguous from their offsets; the output has the index's shape (gather) or params.oshape)
+// Params: numel, rank, axis, axis_len (x's axis length for gather, src's for scatter_add), offset0, offset1,
+//   oshape (output dims), ashape (gather: x dims; scatter_add: src dims); dims left-aligned.
+// Overrides: WG (workgroup size, default 256).
+// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32 or u32 (bool).
+// Out-of-range gather indices read 0; out-of-range scatter indices are dropped.
+
+alias T = f32;
+
+override WG: u32 = 256u;
+
+struct Params {
+    numel: u32,
+    rank: u32,
+    axis: u32,
+    axis_len: u32,
+    offset0: u32,
+    offset1: u32,
+    pad0: u32,
+    pad1: u32,
+    oshape: array<vec4<u32>, 2>,
+    ashape: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read> idx: array<i32>;
+@group(0) @binding(0) var<storage, read> sidx: array<i32>;
+@group(0) @binding(1) var<storage, read> src: array<T>;
+@group(0) @binding(2) var<storage, read_write> out: array<T>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+fn odim(d: u32) -> u32 {
+    return params.oshape[d / 4u][d % 4u];
+}
+
+fn adim(d: u32) -> u32 {
+    return params.ashape[d / 4u][d % 4u];
+}
+
+@compute @workgroup_size(WG)
+fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= params.numel { return; }
+    let j = idx[params.offset1 + i];
+    if j < 0 || u32(j) >= params.axis_len {
+        out[i] = T(0);
+        return;
+    }
+    var rem = i;
+    var q = 0u;
+    var scale = 1u;
+    for (var d = i32(params.rank) - 1; d >= 0; d--) {
+        let k = u32(d);
+        let c = rem % odim(k);
+        rem /= odim(k);
+        q += select(c, u32(j), k == params.axis) * scale;
+        scale *= adim(k);
+    }
+    out[i] = x[params.offset0 + q];
+}
+
+@compute @workgroup_size(WG)
+fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= params.numel { return; }
+    // src position of (o with o[axis] = 0), and the src stride of the axis
+    var rem = i;
+    var q = 0u;
+    var scale = 1u;
+    var axis_stride = 1u;
+    var target_ = 0u;
+    for (var d = i32(params.rank) - 1; d >= 0; d--) {
+        let k = u32(d);
+        let c = rem % odim(k);
+        rem /= odim(k);
+        if k == params.axis {
+            target_ = c;
+            axis_stride = scale;
+        } else {
+            if c >= adim(k) {
+                out[i] = T(0);
+                return;
+            }
+            q += c * scale;
+        }
+        scale *= adim(k);
+    }
+    var acc = T(0);
+    for (var a = 0u; a < params.axis_len; a++) {
+        let p = q + a * axis_stride;
+        if sidx[params.offset0 + p] == i32(target_) {
+            acc += src[params.offset1 + p];
+        }
+    }
+    out[i] = acc;
+}

@@ -1,0 +1,135 @@
+// reduce.wgsl: sum / max / min / argmax / argmin over any set of axes of a strided input.
+//
+// One workgroup per output element (Grid::Linear(nout), folded to 2-D by the engine). Each invocation folds a
+// strided run of the reduced elements, then the workgroup combines its WG partial results with a shared-memory
+// tree reduction (log2(WG) steps, a barrier each; Harris, "Optimizing parallel reduction in CUDA", 2007).
+// The input is viewed as [kept dims..., reduced dims...]: both groups coalesced on the host, each at most rank 4.
+// Ties in argmax/argmin go to the smaller index (the first extremum, like the CPU reference).
+//
+// Entry points: sum max_ min_ argmax argmin (`max`/`min` are WGSL builtins, hence the `_`).
+// Bindings (group 0):
+//   0  read        x: array<T>        input, strided
+//   1  read_write  out: array<T>      sum, max_, min_: one element per output
+//   1  read_write  iout: array<i32>   argmax, argmin: index along the (single) reduced axis
+//   2  uniform     params: Params     counts, kept/reduced shapes and strides, offset
+// Overrides: WG (workgroup size and shared array length; a power of two, default 256).
+// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32 or u32 (bool). Sums accumulate in T.
+
+alias T = f32;
+
+override WG: u32 = 256u;
+
+struct Params {
+    nout: u32,
+    nred: u32,
+    krank: u32,
+    rrank: u32,
+    offset: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+    kshape: vec4<u32>,
+    kstrides: vec4<u32>,
+    rshape: vec4<u32>,
+    rstrides: vec4<u32>,
+}
+
+const NONE: u32 = 0xffffffffu;
+
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read_write> out: array<T>;
+@group(0) @binding(1) var<storage, read_write> iout: array<i32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+var<workgroup> sv: array<T, WG>;
+var<workgroup> si: array<u32, WG>;
+
+fn unravel(i: u32, rank: u32, shape: vec4<u32>, strides: vec4<u32>) -> u32 {
+    var rem = i;
+    var q = 0u;
+    for (var d = i32(rank) - 1; d >= 0; d--) {
+        let n = shape[d];
+        q += (rem % n) * strides[d];
+        rem /= n;
+    }
+    return q;
+}
+
+// Whether (b, bi) replaces (a, ai): op 1 keeps the maximum, op 2 the minimum; ties keep the smaller index.
+fn better(op: u32, a: T, ai: u32, b: T, bi: u32) -> bool {
+    if bi == NONE { return false; }
+    if ai == NONE { return true; }
+    if op == 1u { return b > a || (b == a && bi < ai); }
+    return b < a || (b == a && bi < ai);
+}
+
+// Reduces output element o; invocation 0 of the workgroup holds the result in sv[0], si[0] afterwards.
+fn reduce_group(op: u32, o: u32, lid: u32) {
+    let base = params.offset + unravel(o, params.krank, params.kshape, params.kstrides);
+    var acc = T(0);
+    var idx = NONE;
+    for (var r = lid; r < params.nred; r += WG) {
+        let v = x[base + unravel(r, params.rrank, params.rshape, params.rstrides)];
+        if op == 0u {
+            acc += v;
+            idx = 0u;
+        } else if better(op, acc, idx, v, r) {
+            acc = v;
+            idx = r;
+        }
+    }
+    sv[lid] = acc;
+    si[lid] = idx;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            if op == 0u {
+                sv[lid] += sv[lid + s];
+            } else if better(op, sv[lid], si[lid], sv[lid + s], si[lid + s]) {
+                sv[lid] = sv[lid + s];
+                si[lid] = si[lid + s];
+            }
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(WG)
+fn sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let o = wid.x + wid.y * nwg.x;
+    if o >= params.nout { return; }
+    reduce_group(0u, o, lid);
+    if lid == 0u { out[o] = sv[0]; }
+}
+
+@compute @workgroup_size(WG)
+fn max_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let o = wid.x + wid.y * nwg.x;
+    if o >= params.nout { return; }
+    reduce_group(1u, o, lid);
+    if lid == 0u { out[o] = sv[0]; }
+}
+
+@compute @workgroup_size(WG)
+fn min_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let o = wid.x + wid.y * nwg.x;
+    if o >= params.nout { return; }
+    reduce_group(2u, o, lid);
+    if lid == 0u { out[o] = sv[0]; }
+}
+
+@compute @workgroup_size(WG)
+fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let o = wid.x + wid.y * nwg.x;
+    if o >= params.nout { return; }
+    reduce_group(1u, o, lid);
+    if lid == 0u { iout[o] = i32(si[0]); }
+}
+
+@compute @workgroup_size(WG)
+fn argmin(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let o = wid.x + wid.y * nwg.x;
+    if o >= params.nout { return; }
+    reduce_group(2u, o, lid);
+    if lid == 0u { iout[o] = i32(si[0]); }
+}
