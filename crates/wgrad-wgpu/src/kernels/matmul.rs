@@ -1,28 +1,448 @@
-//! Stub until helper "wgpu-heavy" writes this family (see ENGINE_API.md).
+//! Batched matmul over strided operands (`shaders/matmul.wgsl`, `shaders/matmul_sg.wgsl`).
+//!
+//! `lhs [b, m, k] x rhs [b, k, n] -> out [b, m, n]`, operands read through their layouts (a transposed weight
+//! or a broadcast batch costs no copy). Three kernels, one chosen per adapter by [`pick`]:
+//! - `matmul_sg` (software adapters with subgroups): each 8-lane subgroup computes a 32x32 block, lanes share
+//!   lhs values through `subgroupBroadcast` because llvmpipe executes every storage load lane by lane;
+//! - `matmul_rb` (other software adapters): a 4x4 register tile per invocation, no workgroup memory;
+//! - `matmul_tiled` (hardware GPUs): 64x64 workgroup tiles staged through workgroup memory.
+//!
+//! `matmul_sg` sits in its own file: a module that mentions subgroup builtins fails to compile on a device
+//! without `SUBGROUP`, and it must not take the portable entries down with it.
 
-#[allow(unused_imports)]
-use wgrad_graph::{Buffer, Conv2dParams, Input, Meta, Pool2dParams};
-use wgrad_graph::{DType, Error, Result};
+use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
 
-use crate::engine::{Recorder, Shader};
+use crate::engine::{Dispatch, Grid, Recorder, Shader};
 
 pub static SHADER: Shader = Shader {
     name: "matmul",
-    source: "",
+    source: include_str!("../../../../shaders/matmul.wgsl"),
 };
 
-pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    vec![]
+/// The subgroup variant (needs `wgpu::Features::SUBGROUP`); not in `kernels::families()` because the shared
+/// naga test validates without the SUBGROUP capability. [`tests::matmul_sg_validates`] covers it.
+pub static SHADER_SG: Shader = Shader {
+    name: "matmul_sg",
+    source: include_str!("../../../../shaders/matmul_sg.wgsl"),
+};
+
+/// Workgroup size of `matmul_rb` (each invocation computes 4x4 outputs).
+pub const RB_WG: [u32; 2] = [8, 8];
+
+/// The three kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// 4x4 register tile per invocation, no workgroup memory (`matmul_rb`).
+    RegisterBlocked,
+    /// 32x32 block per 8-lane subgroup, lhs shared by subgroupBroadcast (`matmul_sg`).
+    Subgroup,
+    /// 64x64 workgroup tile staged through workgroup memory (`matmul_tiled`).
+    Tiled,
 }
 
-fn todo(op: &'static str) -> Error {
-    Error::Unsupported {
-        backend: "wgpu",
-        op,
-        msg: "kernel not written yet".to_string(),
+impl Variant {
+    pub const ALL: [Variant; 3] = [Variant::RegisterBlocked, Variant::Subgroup, Variant::Tiled];
+
+    pub fn entry(self) -> &'static str {
+        match self {
+            Variant::RegisterBlocked => "matmul_rb",
+            Variant::Subgroup => "matmul_sg",
+            Variant::Tiled => "matmul_tiled",
+        }
+    }
+
+    fn shader(self) -> &'static Shader {
+        match self {
+            Variant::Subgroup => &SHADER_SG,
+            _ => &SHADER,
+        }
+    }
+
+    /// Rows x columns of `out` one workgroup computes.
+    fn block(self) -> [u32; 2] {
+        match self {
+            Variant::RegisterBlocked => [4 * RB_WG[1], 4 * RB_WG[0]],
+            Variant::Subgroup => [32, 32],
+            Variant::Tiled => [64, 64],
+        }
+    }
+
+    fn overrides(self) -> Vec<(&'static str, f64)> {
+        match self {
+            Variant::RegisterBlocked => vec![("WG_X", RB_WG[0] as f64), ("WG_Y", RB_WG[1] as f64)],
+            _ => vec![],
+        }
     }
 }
 
-pub fn matmul(_rec: &mut Recorder, _lhs: Input, _rhs: Input, _out: &Meta) -> Result<Buffer> {
-    Err(todo("matmul"))
+/// Software adapters want no workgroup memory (and, on llvmpipe, as few loads per FMA as possible);
+/// hardware GPUs want workgroup-memory tiling.
+pub fn pick(caps: &crate::Caps) -> Variant {
+    match (caps.is_software, caps.subgroups) {
+        (true, true) => Variant::Subgroup,
+        (true, false) => Variant::RegisterBlocked,
+        (false, _) => Variant::Tiled,
+    }
+}
+
+pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
+    let mut v = Vec::new();
+    for dtype in [DType::F32, DType::F16] {
+        for variant in [Variant::RegisterBlocked, Variant::Tiled] {
+            v.push((variant.entry(), dtype, variant.overrides()));
+        }
+    }
+    v
+}
+
+/// `value` as a u32 shader word, or `LimitExceeded` (the shaders index with u32).
+pub(crate) fn word(op: &'static str, what: &str, value: usize) -> Result<u32> {
+    u32::try_from(value).map_err(|_| Error::LimitExceeded {
+        op,
+        what: what.to_string(),
+        value: value as u64,
+        limit_name: "u32 index range of the wgpu kernels",
+        limit: u32::MAX as u64,
+    })
+}
+
+/// Every value as a u32 shader word.
+pub(crate) fn words(op: &'static str, values: &[usize]) -> Result<Vec<u32>> {
+    values
+        .iter()
+        .map(|&v| word(op, "size, stride or offset", v))
+        .collect()
+}
+
+/// Errors unless `x` has rank `rank`.
+pub(crate) fn expect_rank(op: &'static str, what: &str, x: &Input, rank: usize) -> Result<()> {
+    if x.shape().rank() != rank {
+        return Err(Error::shape(
+            op,
+            format!("{what} must have rank {rank}, got {}", x.shape()),
+        ));
+    }
+    Ok(())
+}
+
+/// Batched matmul with the kernel [`pick`] chooses for this adapter.
+///
+/// # Shapes
+/// `lhs [b, m, k]`, `rhs [b, k, n]` (any strides) → `out [b, m, n]` contiguous.
+pub fn matmul(rec: &mut Recorder, lhs: Input, rhs: Input, out: &Meta) -> Result<Buffer> {
+    let variant = pick(rec.caps());
+    matmul_with(rec, variant, lhs, rhs, out)
+}
+
+/// Batched matmul with a given kernel (tests and benchmarks compare them).
+pub fn matmul_with(
+    rec: &mut Recorder,
+    variant: Variant,
+    lhs: Input,
+    rhs: Input,
+    out: &Meta,
+) -> Result<Buffer> {
+    const OP: &str = "matmul";
+    expect_rank(OP, "lhs", &lhs, 3)?;
+    expect_rank(OP, "rhs", &rhs, 3)?;
+    let (l, r) = (&lhs.layout, &rhs.layout);
+    let [b, m, k] = [l.shape.0[0], l.shape.0[1], l.shape.0[2]];
+    let n = r.shape.0[2];
+    if r.shape.0[0] != b || r.shape.0[1] != k || out.shape.0 != [b, m, n] {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "lhs {}, rhs {}, out {} do not form [b, m, k] x [b, k, n] -> [b, m, n]",
+                l.shape, r.shape, out.shape
+            ),
+        ));
+    }
+    if variant == Variant::Subgroup && !rec.caps().subgroups {
+        return Err(Error::Unsupported {
+            backend: "wgpu",
+            op: OP,
+            msg: "matmul_sg needs the SUBGROUP feature".to_string(),
+        });
+    }
+    let output = rec.output(out)?;
+    if out.numel() == 0 {
+        return Ok(output);
+    }
+    let [bm, bn] = variant.block();
+    let (tiles_m, tiles_n) = (m.div_ceil(bm as usize), n.div_ceil(bn as usize));
+    let groups = word(OP, "workgroups", b * tiles_m * tiles_n)?;
+    // Broadcast batches (size 1) read stride 0 either way; a size-1 axis's stride is irrelevant.
+    let params = words(
+        OP,
+        &[
+            b,
+            m,
+            n,
+            k,
+            l.strides[0],
+            l.strides[1],
+            l.strides[2],
+            l.offset,
+            r.strides[0],
+            r.strides[1],
+            r.strides[2],
+            r.offset,
+            tiles_m,
+            tiles_n,
+        ],
+    )?;
+    let overrides = variant.overrides();
+    rec.dispatch(Dispatch {
+        shader: variant.shader(),
+        entry: variant.entry(),
+        dtype: out.dtype,
+        overrides: &overrides,
+        inputs: &[lhs.buffer, rhs.buffer],
+        output: &output,
+        params: &params,
+        grid: Grid::Linear(groups),
+    })?;
+    Ok(output)
+}
+
+/// Test support shared by the heavy kernel families: random inputs, one-step schedules on the CPU reference
+/// and on wgpu, element-wise comparison.
+#[cfg(test)]
+pub(crate) mod check {
+    use wgrad_cpu::CpuBackend;
+    use wgrad_graph::dtype::{decode_f64, encode_f64};
+    use wgrad_graph::{Arg, Backend, Layout, Meta, Op, Schedule, Step, View};
+
+    use crate::WgpuBackend;
+
+    /// Deterministic values in [-1, 1) from Philox, distinct per `seed`.
+    pub fn random(seed: u64, n: usize) -> Vec<f64> {
+        (0..n as u64)
+            .map(|i| 2.0 * wgrad_graph::philox::uniform(seed, 0, i) as f64 - 1.0)
+            .collect()
+    }
+
+    /// One input of a one-step schedule: buffer data (f32) and the view the op reads.
+    pub struct In {
+        pub data: Vec<f64>,
+        pub layout: Layout,
+    }
+
+    impl In {
+        /// A contiguous input of `shape`, random data.
+        pub fn new(seed: u64, shape: &[usize]) -> In {
+            let layout = Layout::contiguous(shape.to_vec().into());
+            In {
+                data: random(seed, layout.numel()),
+                layout,
+            }
+        }
+    }
+
+    /// Runs `op` on `inputs` as a one-step schedule and returns the output as f64.
+    pub fn run(backend: &dyn Backend, op: &Op, inputs: &[&In], out: &Meta) -> Vec<f64> {
+        let buffers = inputs
+            .iter()
+            .map(|i| {
+                let meta = Meta::new(vec![i.data.len()], out.dtype);
+                backend
+                    .upload(&encode_f64(&i.data, out.dtype), &meta)
+                    .expect("upload")
+            })
+            .collect();
+        let args = inputs
+            .iter()
+            .enumerate()
+            .map(|(slot, i)| Arg {
+                slot,
+                layout: i.layout.clone(),
+                dtype: out.dtype,
+            })
+            .collect();
+        let schedule = Schedule {
+            inputs: buffers,
+            steps: vec![Step {
+                op: op.clone(),
+                args,
+                out: inputs.len(),
+                meta: out.clone(),
+                release: vec![],
+            }],
+            slot_count: inputs.len() + 1,
+            outputs: vec![inputs.len()],
+        };
+        let result = backend.execute(&schedule).expect("execute");
+        download(backend, &result[0], out)
+    }
+
+    pub fn download(backend: &dyn Backend, buffer: &wgrad_graph::Buffer, out: &Meta) -> Vec<f64> {
+        let view = View {
+            buffer: buffer.clone(),
+            layout: Layout::contiguous(out.shape.clone()),
+            dtype: out.dtype,
+        };
+        decode_f64(&backend.download(&view).expect("download"), out.dtype)
+    }
+
+    /// Asserts `|got - want| <= atol + rtol·|want|` element-wise, naming the case, index and both values.
+    pub fn assert_close(case: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) {
+        assert_eq!(got.len(), want.len(), "{case}: lengths differ");
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            let ok = (g - w).abs() <= atol + rtol * w.abs() || (g.is_nan() && w.is_nan());
+            assert!(ok, "{case}: index {i}: wgpu {g} vs cpu {w}");
+        }
+    }
+
+    /// Runs `op` on both backends and compares.
+    pub fn matches_cpu(
+        gpu: &WgpuBackend,
+        case: &str,
+        op: &Op,
+        inputs: &[&In],
+        out: &Meta,
+        tol: f64,
+    ) {
+        let want = run(&CpuBackend::new(), op, inputs, out);
+        let got = run(gpu, op, inputs, out);
+        assert_close(case, &got, &want, tol, tol);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check::{assert_close, download, random, In};
+    use super::*;
+    use crate::testing::backend_or_skip;
+    use wgrad_cpu::CpuBackend;
+    use wgrad_graph::{Backend, Layout, Op};
+
+    /// f32 tolerance for k up to a few hundred: f32 accumulation against the f64 reference.
+    const ATOL: f64 = 1e-4;
+    const RTOL: f64 = 1e-4;
+
+    /// `[b, m, k]` contiguous, `[b, k, m]` transposed or `[1, m, k]` broadcast over b, per `kind`.
+    fn operand(seed: u64, b: usize, rows: usize, cols: usize, kind: u8) -> In {
+        match kind {
+            // transposed: stored [b, cols, rows], viewed as [b, rows, cols]
+            1 => {
+                let base = In::new(seed, &[b, cols, rows]);
+                In {
+                    layout: base.layout.permute(&[0, 2, 1]),
+                    data: base.data,
+                }
+            }
+            // broadcast batch: stored [1, rows, cols], stride 0 over b; plus a nonzero offset
+            2 => {
+                let mut data = random(seed ^ 7, 5);
+                data.extend(random(seed, rows * cols));
+                let mut layout = Layout::contiguous(vec![1, rows, cols].into());
+                layout.offset = 5;
+                In {
+                    layout: layout.expand(&vec![b, rows, cols].into()),
+                    data,
+                }
+            }
+            _ => In::new(seed, &[b, rows, cols]),
+        }
+    }
+
+    fn run_variant(
+        gpu: &crate::WgpuBackend,
+        v: Variant,
+        lhs: &In,
+        rhs: &In,
+        out: &Meta,
+    ) -> Vec<f64> {
+        let up = |i: &In| {
+            let meta = Meta::new(vec![i.data.len()], out.dtype);
+            gpu.upload(&wgrad_graph::dtype::encode_f64(&i.data, out.dtype), &meta)
+                .expect("upload")
+        };
+        let (lb, rb) = (up(lhs), up(rhs));
+        let mut rec = Recorder::new(gpu.engine().clone());
+        let (li, ri) = (
+            Input {
+                buffer: &lb,
+                layout: &lhs.layout,
+                dtype: out.dtype,
+            },
+            Input {
+                buffer: &rb,
+                layout: &rhs.layout,
+                dtype: out.dtype,
+            },
+        );
+        let buffer = matmul_with(&mut rec, v, li, ri, out).expect("matmul");
+        rec.finish().expect("submit");
+        download(gpu, &buffer, out)
+    }
+
+    #[test]
+    fn matmul_matches_cpu() {
+        let Some(gpu) = backend_or_skip() else { return };
+        let shapes = [
+            (1, 1, 1, 1),
+            (1, 3, 17, 5),
+            (2, 17, 3, 257),
+            (1, 257, 33, 17),
+            (3, 65, 70, 66),
+            (1, 1, 257, 3),
+        ];
+        let mut seed = 0;
+        for &(b, m, k, n) in &shapes {
+            for (lk, rk) in [(0, 0), (1, 0), (0, 1), (2, 1), (1, 2)] {
+                seed += 2;
+                let lhs = operand(seed, b, m, k, lk);
+                let rhs = operand(seed + 1, b, k, n, rk);
+                let out = Meta::new(vec![b, m, n], DType::F32);
+                let want = check::run(&CpuBackend::new(), &Op::Matmul, &[&lhs, &rhs], &out);
+                let got = check::run(&gpu, &Op::Matmul, &[&lhs, &rhs], &out);
+                let case = format!("matmul default [{b},{m},{k}]x[{b},{k},{n}] kinds {lk}{rk}");
+                assert_close(&case, &got, &want, ATOL, RTOL);
+                for v in Variant::ALL {
+                    if v == Variant::Subgroup && !gpu.caps().subgroups {
+                        continue;
+                    }
+                    let got = run_variant(&gpu, v, &lhs, &rhs, &out);
+                    let case = format!("{} [{b},{m},{k}]x[{b},{k},{n}] kinds {lk}{rk}", v.entry());
+                    assert_close(&case, &got, &want, ATOL, RTOL);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_f16_matches_cpu() {
+        let Some(gpu) = backend_or_skip() else { return };
+        if !gpu.caps().shader_f16 {
+            eprintln!("skipped: adapter has no SHADER_F16");
+            return;
+        }
+        let (lhs, rhs) = (operand(1, 2, 17, 33, 0), operand(2, 2, 33, 9, 1));
+        let out = Meta::new(vec![2, 17, 9], DType::F16);
+        let want = check::run(&CpuBackend::new(), &Op::Matmul, &[&lhs, &rhs], &out);
+        for v in Variant::ALL {
+            if v == Variant::Subgroup && !gpu.caps().subgroups {
+                continue;
+            }
+            let got = run_variant(&gpu, v, &lhs, &rhs, &out);
+            // inputs and output rounded to f16 (11-bit mantissa), sums of 33 products in f32
+            assert_close(&format!("{} f16", v.entry()), &got, &want, 2e-2, 2e-2);
+        }
+    }
+
+    #[test]
+    fn matmul_sg_validates() {
+        use naga::valid::{Capabilities, ValidationFlags, Validator};
+        for dtype in [DType::F32, DType::F16] {
+            let source = crate::pipeline::specialize(&SHADER_SG, dtype, None).expect("specialize");
+            let module = naga::front::wgsl::parse_str(&source).expect("parse");
+            let caps = Capabilities::SUBGROUP | Capabilities::SHADER_FLOAT16;
+            Validator::new(ValidationFlags::all(), caps)
+                .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+                .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("matmul_sg<{dtype}>: {}", e.emit_to_string(&source)));
+        }
+    }
 }
