@@ -93,23 +93,17 @@ struct Windows {
 
 impl Windows {
     fn new(op: &'static str, p: &Pool2dParams, x: &Shape, y: &Shape) -> Result<Windows> {
-        let (oh, ow) = match (
-            x.rank(),
-            p.out_size(0, *x.0.get(2).unwrap_or(&0)),
-            p.out_size(1, *x.0.get(3).unwrap_or(&0)),
-        ) {
-            (4, Some(oh), Some(ow)) => (oh, ow),
-            _ => {
-                return Err(Error::shape(
-                    op,
-                    format!(
-                        "kernel {:?} stride {:?} does not fit input {x}",
-                        p.kernel, p.stride
-                    ),
-                ))
-            }
+        let fit = || {
+            let (kernel, stride) = (p.kernel, p.stride);
+            let msg = format!("kernel {kernel:?} stride {stride:?} does not fit input {x}");
+            Error::shape(op, msg)
         };
-        // Padding at most half the kernel guarantees every window holds at least one real element.
+        if x.rank() != 4 {
+            return Err(fit());
+        }
+        let oh = p.out_size(0, x.0[2]).ok_or_else(fit)?;
+        let ow = p.out_size(1, x.0[3]).ok_or_else(fit)?;
+        // Padding at most half the kernel keeps at least one real element in every window (when H, W > 0).
         if p.padding[0] * 2 > p.kernel[0] || p.padding[1] * 2 > p.kernel[1] {
             let msg = format!(
                 "padding {:?} must be at most half the kernel {:?}",

@@ -243,3 +243,25 @@ fn random_matches_philox() {
     );
     assert_eq!(shifted, u[1..]);
 }
+
+/// Every unary op runs on every float dtype, and its result is the f64 value rounded once to that dtype.
+#[test]
+fn unary_every_op_every_float_dtype() {
+    let x = T::rand([3, 5], 3);
+    for op in UnaryOp::ALL {
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            let xd = T::new([3, 5], dtype, &x.values());
+            let want: Vec<f64> = xd
+                .values()
+                .iter()
+                .map(|&v| dtype.round(crate::unary::apply(op, v)))
+                .collect();
+            let got = unary(op, &xd);
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(g, w)| g == w || (g.is_nan() && w.is_nan()));
+            assert!(same, "{} {dtype}: {got:?} != {want:?}", op.name());
+        }
+    }
+}
