@@ -1,0 +1,153 @@
+//! Batch normalization over the channel axis, with running statistics.
+
+use serde::{Deserialize, Serialize};
+use wgrad_graph::{no_grad, DType, Device, Error, Result, Tensor};
+
+use crate::module::{join, Module};
+use crate::param::Param;
+
+/// Configuration of a [`BatchNorm`]. `momentum` weighs the new batch in the running statistics
+/// (`r ← (1-m)·r + m·batch`, PyTorch's convention), `eps` is added to the variance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BatchNormConfig {
+    pub num_features: usize,
+    pub eps: f64,
+    pub momentum: f64,
+}
+
+impl BatchNormConfig {
+    /// ε = 1e-5, momentum 0.1 (PyTorch's defaults).
+    pub fn new(num_features: usize) -> Self {
+        BatchNormConfig {
+            num_features,
+            eps: 1e-5,
+            momentum: 0.1,
+        }
+    }
+
+    /// For `[n, c]` or `[n, c, l]` input (PyTorch's `BatchNorm1d`).
+    pub fn init_1d(&self, device: &Device) -> Result<BatchNorm> {
+        self.init(device, &[2, 3])
+    }
+
+    /// For `[n, c, h, w]` input (PyTorch's `BatchNorm2d`).
+    pub fn init_2d(&self, device: &Device) -> Result<BatchNorm> {
+        self.init(device, &[4])
+    }
+
+    fn init(&self, device: &Device, ranks: &'static [usize]) -> Result<BatchNorm> {
+        let c = self.num_features;
+        let f = |v: f64| Tensor::full([c], v, DType::F32, device);
+        Ok(BatchNorm {
+            weight: Param::trainable("weight", f(1.0))?,
+            bias: Param::trainable("bias", f(0.0))?,
+            running_mean: Param::buffer("running_mean", f(0.0))?,
+            running_var: Param::buffer("running_var", f(1.0))?,
+            eps: self.eps,
+            momentum: self.momentum,
+            ranks,
+            training: true,
+        })
+    }
+}
+
+/// `γ·x̂ + β` with `x̂ = (x - μ)/√(σ² + ε)`. In training μ and σ² are the batch's (biased variance) and the
+/// running statistics move toward them (the running variance takes the unbiased batch variance, as in
+/// PyTorch); in evaluation the running statistics are used. The running statistics are buffers whose new
+/// values stay pending until the optimizer's step realizes them with everything else.
+///
+/// # Shapes
+/// - 1d: input `[n, c]` or `[n, c, l]`; 2d: input `[n, c, h, w]`
+/// - output: the input's shape
+#[derive(Clone, Debug)]
+pub struct BatchNorm {
+    pub weight: Param,
+    pub bias: Param,
+    pub running_mean: Param,
+    pub running_var: Param,
+    eps: f64,
+    momentum: f64,
+    ranks: &'static [usize],
+    training: bool,
+}
+
+/// `BatchNorm` over `[n, c]` / `[n, c, l]`.
+pub type BatchNorm1d = BatchNorm;
+/// `BatchNorm` over `[n, c, h, w]`.
+pub type BatchNorm2d = BatchNorm;
+
+impl BatchNorm {
+    fn check(&self, x: &Tensor) -> Result<()> {
+        let c = self.weight.numel();
+        if !self.ranks.contains(&x.rank()) || x.dims()[1] != c {
+            return Err(Error::shape(
+                "batch_norm",
+                format!(
+                    "input {} does not fit {c} features (rank {:?}, channels on axis 1)",
+                    x.shape(),
+                    self.ranks
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Batch mean and biased variance (both keepdim), and updates the running statistics.
+    fn batch_stats(&self, x: &Tensor, axes: &[isize]) -> Result<(Tensor, Tensor)> {
+        let mean = x.mean(axes, true)?;
+        let centered = x.sub(&mean)?;
+        let var = centered.mul(&centered)?.mean(axes, true)?;
+        let n = x.numel() / self.weight.numel();
+        let m = self.momentum;
+        no_grad(|| -> Result<()> {
+            let c = [self.weight.numel()];
+            let bm = mean.detach().reshape(c)?;
+            let unbiased = var
+                .detach()
+                .reshape(c)?
+                .mul(n as f64 / (n.max(2) - 1) as f64)?;
+            let rm = self.running_mean.tensor().mul(1.0 - m)?.add(&bm.mul(m)?)?;
+            let rv = self
+                .running_var
+                .tensor()
+                .mul(1.0 - m)?
+                .add(&unbiased.mul(m)?)?;
+            self.running_mean.set_pending(rm);
+            self.running_var.set_pending(rv);
+            Ok(())
+        })?;
+        Ok((mean, var))
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.check(x)?;
+        let axes: Vec<isize> = (0..x.rank() as isize).filter(|&a| a != 1).collect();
+        let mut bshape = vec![1; x.rank()];
+        bshape[1] = self.weight.numel();
+        let (mean, var) = if self.training {
+            self.batch_stats(x, &axes)?
+        } else {
+            (
+                self.running_mean.tensor().reshape(bshape.clone())?,
+                self.running_var.tensor().reshape(bshape.clone())?,
+            )
+        };
+        let xhat = x.sub(&mean)?.mul(&var.add(self.eps)?.rsqrt()?)?;
+        let g = self.weight.tensor().reshape(bshape.clone())?;
+        let b = self.bias.tensor().reshape(bshape)?;
+        xhat.mul(&g)?.add(&b)
+    }
+
+    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+        f(&join(prefix, "weight"), &self.weight);
+        f(&join(prefix, "bias"), &self.bias);
+        f(&join(prefix, "running_mean"), &self.running_mean);
+        f(&join(prefix, "running_var"), &self.running_var);
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+}

@@ -1,0 +1,63 @@
+//! `Sequential`: a chain of modules applied in order.
+
+use wgrad_graph::{Result, Tensor};
+
+use crate::module::{join, Module};
+use crate::param::Param;
+
+/// Modules applied one after another. Parameters are named by position, `0.weight`, `2.bias`, as in PyTorch.
+///
+/// # Shapes
+/// - input: what the first module takes; output: what the last one gives
+#[derive(Debug, Default)]
+pub struct Sequential {
+    layers: Vec<Box<dyn Module>>,
+}
+
+impl Sequential {
+    pub fn new() -> Self {
+        Sequential::default()
+    }
+
+    /// Appends a module (builder style).
+    #[allow(clippy::should_implement_trait)]
+    pub fn add(mut self, layer: impl Module + 'static) -> Self {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Appends a module in place.
+    pub fn push(&mut self, layer: impl Module + 'static) {
+        self.layers.push(Box::new(layer));
+    }
+
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+}
+
+impl Module for Sequential {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut y = x.clone();
+        for layer in &self.layers {
+            y = layer.forward(&y)?;
+        }
+        Ok(y)
+    }
+
+    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.visit_params(&join(prefix, &i.to_string()), f);
+        }
+    }
+
+    fn set_training(&mut self, training: bool) {
+        for layer in &mut self.layers {
+            layer.set_training(training);
+        }
+    }
+}
