@@ -1,44 +1,218 @@
-//! Stub until helper "wgpu-heavy" writes this family (see ENGINE_API.md).
+//! Fused softmax / log_softmax along one axis and their backward (`shaders/softmax.wgsl`).
+//!
+//! The tensor is viewed as `[outer, axis, inner]`; each of the `outer·inner` rows is reduced either by one
+//! workgroup (tree reduction in workgroup memory, for long rows) or by one invocation (`*_small`, for short
+//! rows and for software adapters, where barriers are coroutine switches).
 
-#[allow(unused_imports)]
-use wgrad_graph::{Buffer, Conv2dParams, Input, Meta, Pool2dParams};
-use wgrad_graph::{DType, Error, Result};
+use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
 
-use crate::engine::{Recorder, Shader};
+use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::kernels::matmul::{word, words};
 
 pub static SHADER: Shader = Shader {
     name: "softmax",
-    source: "",
+    source: include_str!("../../../../shaders/softmax.wgsl"),
 };
 
+/// Invocations per workgroup (a power of two: the tree reduction halves it).
+pub const WG: u32 = 64;
+/// Rows up to this long take the one-invocation-per-row kernels.
+pub const SMALL_AXIS: usize = 64;
+
+const ENTRIES: [&str; 8] = [
+    "softmax",
+    "log_softmax",
+    "softmax_backward",
+    "log_softmax_backward",
+    "softmax_small",
+    "log_softmax_small",
+    "softmax_backward_small",
+    "log_softmax_backward_small",
+];
+
 pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    vec![]
-}
-
-fn todo(op: &'static str) -> Error {
-    Error::Unsupported {
-        backend: "wgpu",
-        op,
-        msg: "kernel not written yet".to_string(),
+    let mut v = Vec::new();
+    for dtype in [DType::F32, DType::F16] {
+        for entry in ENTRIES {
+            v.push((entry, dtype, vec![("WG", WG as f64)]));
+        }
     }
+    v
 }
 
-pub fn softmax(
-    _rec: &mut Recorder,
-    _axis: usize,
-    _log: bool,
-    _x: Input,
-    _out: &Meta,
-) -> Result<Buffer> {
-    Err(todo("softmax"))
+/// `[outer, axis, inner]` of `x` split at `axis`, checked contiguous.
+fn geometry(op: &'static str, axis: usize, x: &Input, out: &Meta) -> Result<[usize; 3]> {
+    let dims = &x.shape().0;
+    if axis >= dims.len() {
+        return Err(Error::Axis {
+            op,
+            msg: format!("dim {axis} out of range for shape {}", x.shape()),
+        });
+    }
+    if !x.layout.is_contiguous() || out.shape != *x.shape() {
+        return Err(Error::shape(
+            op,
+            format!(
+                "needs a contiguous input and an output of its shape, got {:?} strides {:?} and {}",
+                dims, x.layout.strides, out.shape
+            ),
+        ));
+    }
+    let outer = dims[..axis].iter().product();
+    let inner = dims[axis + 1..].iter().product();
+    Ok([outer, dims[axis], inner])
 }
-pub fn softmax_backward(
-    _rec: &mut Recorder,
-    _axis: usize,
-    _log: bool,
-    _y: Input,
-    _dy: Input,
-    _out: &Meta,
+
+/// The entry for (forward/backward, log, small).
+fn entry(backward: bool, log: bool, small: bool) -> &'static str {
+    ENTRIES[usize::from(log) + 2 * usize::from(backward) + 4 * usize::from(small)]
+}
+
+fn launch(
+    rec: &mut Recorder,
+    op: &'static str,
+    [backward, log]: [bool; 2],
+    g: [usize; 3],
+    inputs: &[Input],
+    out: &Meta,
 ) -> Result<Buffer> {
-    Err(todo("softmax_backward"))
+    let output = rec.output(out)?;
+    let rows = g[0] * g[2];
+    if out.numel() == 0 {
+        return Ok(output);
+    }
+    let small = g[1] <= SMALL_AXIS || (rec.caps().is_software && rows >= 64);
+    let groups = if small {
+        rows.div_ceil(WG as usize)
+    } else {
+        rows
+    };
+    let dy_off = inputs.get(1).map_or(0, |i| i.layout.offset);
+    let params = words(op, &[rows, g[1], g[2], inputs[0].layout.offset, dy_off])?;
+    let buffers: Vec<&Buffer> = inputs.iter().map(|i| i.buffer).collect();
+    rec.dispatch(Dispatch {
+        shader: &SHADER,
+        entry: entry(backward, log, small),
+        dtype: out.dtype,
+        overrides: &[("WG", WG as f64)],
+        inputs: &buffers,
+        output: &output,
+        params: &params,
+        grid: Grid::Linear(word(op, "workgroups", groups)?),
+    })?;
+    Ok(output)
+}
+
+/// `log = false`: softmax; `log = true`: log_softmax, along `axis`.
+///
+/// # Shapes
+/// `x` (any shape, contiguous) → `out` of the same shape.
+pub fn softmax(rec: &mut Recorder, axis: usize, log: bool, x: Input, out: &Meta) -> Result<Buffer> {
+    let op = if log { "log_softmax" } else { "softmax" };
+    let g = geometry(op, axis, &x, out)?;
+    launch(rec, op, [false, log], g, &[x], out)
+}
+
+/// `y` is the forward output (softmax or log_softmax per `log`): `dx = y·(dy − Σ dy·y)` or
+/// `dx = dy − e^y·Σ dy`.
+///
+/// # Shapes
+/// `y`, `dy` (same shape, contiguous) → `out` of that shape.
+pub fn softmax_backward(
+    rec: &mut Recorder,
+    axis: usize,
+    log: bool,
+    y: Input,
+    dy: Input,
+    out: &Meta,
+) -> Result<Buffer> {
+    let op = if log {
+        "log_softmax_backward"
+    } else {
+        "softmax_backward"
+    };
+    let g = geometry(op, axis, &y, out)?;
+    geometry(op, axis, &dy, out)?;
+    launch(rec, op, [true, log], g, &[y, dy], out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::matmul::check::{matches_cpu, In};
+    use crate::testing::backend_or_skip;
+    use wgrad_graph::{Layout, Op};
+
+    /// f32 tolerance: exp/log in f32 against the f64 reference.
+    const TOL: f64 = 1e-5;
+
+    fn shapes() -> Vec<(Vec<usize>, usize)> {
+        vec![
+            (vec![1], 0),
+            (vec![3, 17], 1),
+            (vec![3, 17], 0),
+            (vec![2, 257, 3], 1),
+            (vec![5, 1000], 1),
+            (vec![17, 3, 65], 2),
+            (vec![130, 10], 1),
+        ]
+    }
+
+    /// Inputs scaled up so the max subtraction matters, with a nonzero offset.
+    fn input(seed: u64, shape: &[usize], scale: f64) -> In {
+        let base = In::new(seed, shape);
+        let mut data = vec![0.5; 3];
+        data.extend(base.data.iter().map(|v| v * scale));
+        let mut layout = Layout::contiguous(shape.to_vec().into());
+        layout.offset = 3;
+        In { data, layout }
+    }
+
+    #[test]
+    fn softmax_matches_cpu() {
+        let Some(gpu) = backend_or_skip() else { return };
+        for (i, (shape, axis)) in shapes().into_iter().enumerate() {
+            let x = input(i as u64, &shape, 30.0);
+            let out = Meta::new(shape.clone(), DType::F32);
+            for op in [Op::Softmax { axis }, Op::LogSoftmax { axis }] {
+                let case = format!("{} {shape:?} axis {axis}", op.name());
+                matches_cpu(&gpu, &case, &op, &[&x], &out, TOL);
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_backward_matches_cpu() {
+        let Some(gpu) = backend_or_skip() else { return };
+        for (i, (shape, axis)) in shapes().into_iter().enumerate() {
+            let out = Meta::new(shape.clone(), DType::F32);
+            let dy = input(100 + i as u64, &shape, 1.0);
+            // y: a real softmax output (positive, rows sum to 1) or log_softmax output (≤ 0)
+            let y = input(i as u64, &shape, 0.5);
+            let sm = In {
+                data: y
+                    .data
+                    .iter()
+                    .map(|v| v.exp() / shape[axis] as f64)
+                    .collect(),
+                layout: y.layout.clone(),
+            };
+            let lsm = In {
+                data: y.data.iter().map(|v| v - 3.0).collect(),
+                layout: y.layout.clone(),
+            };
+            let case = format!("softmax_backward {shape:?} axis {axis}");
+            matches_cpu(
+                &gpu,
+                &case,
+                &Op::SoftmaxBackward { axis },
+                &[&sm, &dy],
+                &out,
+                TOL,
+            );
+            let case = format!("log_softmax_backward {shape:?} axis {axis}");
+            let op = Op::LogSoftmaxBackward { axis };
+            matches_cpu(&gpu, &case, &op, &[&lsm, &dy], &out, TOL);
+        }
+    }
 }
