@@ -85,8 +85,16 @@ struct Pending {
 }
 
 impl<R: UpdateRule> Optimizer<R> {
-    /// An optimizer over `params` (trainable ones are updated; buffers are realized each step).
+    /// An optimizer over `params` (trainable ones are updated; buffers are realized each step). A parameter
+    /// listed twice (a layer shared by two paths) is kept once, so it is updated once per step.
     pub fn new(params: Vec<Param>, rule: R) -> Self {
+        let mut unique: Vec<Param> = Vec::with_capacity(params.len());
+        for p in params {
+            if !unique.iter().any(|q| q.same(&p)) {
+                unique.push(p);
+            }
+        }
+        let params = unique;
         let state = params
             .iter()
             .map(|p| {
@@ -148,7 +156,8 @@ impl<R: UpdateRule> Optimizer<R> {
     }
 
     /// Backward, update and realize in one schedule; returns the realized loss (a detached leaf, so holding it
-    /// keeps no graph alive). Reading it (`item()`) is the only transfer back.
+    /// keeps no graph alive). Reading it (`item()`) is the only transfer back. `step` runs `backward` itself:
+    /// do not call `loss.backward()` before it, or the gradients count twice.
     pub fn step(&mut self, loss: &Tensor) -> Result<Tensor> {
         self.step_with(loss, &[])
     }

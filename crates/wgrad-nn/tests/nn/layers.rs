@@ -243,3 +243,17 @@ fn dropout_train_zeroes_about_p_and_rescales_eval_is_identity() {
     assert_eq!(vals(&drop.forward(&x).unwrap()), vec![1.0; 10_000]);
     assert!(Dropout::new(1.0).is_err());
 }
+
+/// `eval()` on a `Sequential` reaches the layers inside it.
+#[test]
+fn sequential_eval_reaches_dropout() {
+    let d = dev();
+    let mut seq = Sequential::new()
+        .add(Dropout::new(0.5).unwrap())
+        .add(Activation::Relu);
+    let x = Tensor::ones([1000], DType::F32, &d);
+    let dropped = vals(&seq.forward(&x).unwrap());
+    assert!(dropped.contains(&0.0));
+    seq.eval();
+    assert_eq!(vals(&seq.forward(&x).unwrap()), vec![1.0; 1000]);
+}

@@ -279,3 +279,14 @@ fn lr_schedules_follow_their_formulas() {
     let mid = o.lr(64);
     assert!(mid < 3e-3 && mid > 1.2e-8);
 }
+
+/// A parameter shared by two layers (listed twice) is updated once per step.
+#[test]
+fn shared_parameter_is_updated_once() {
+    let d = dev();
+    let p = Param::trainable("w", t64(&W0, &[3], &d)).unwrap();
+    let mut opt = Optimizer::new(vec![p.clone(), p.clone()], SgdConfig::new(0.1));
+    assert_eq!(opt.params().len(), 1);
+    opt.step(&loss_of(&p, &d)).unwrap();
+    assert_close(&vals(&p.tensor()), &[0.35, -0.7, 1.75], 1e-12);
+}
