@@ -63,7 +63,7 @@ pub fn storage_bytes(dtype: DType, numel: usize) -> u64 {
 /// `Err(LimitExceeded)` when a binding of `bytes` is above `max_storage_buffer_binding_size` (or
 /// `max_buffer_size`). Pure, so the rule is testable without allocating.
 pub fn check_binding_size(op: &'static str, bytes: u64, limits: &wgpu::Limits) -> Result<()> {
-    let binding = limits.max_storage_buffer_binding_size as u64;
+    let binding = limits.max_storage_buffer_binding_size;
     if bytes > binding {
         return Err(Error::LimitExceeded {
             op,
@@ -204,15 +204,7 @@ impl Recorder {
             d.grid,
             caps.limits.max_compute_workgroups_per_dimension,
         )?;
-        let pipeline = e.pipelines.pipeline(
-            &e.gpu.device,
-            caps,
-            d.shader,
-            d.entry,
-            d.dtype,
-            d.overrides,
-            d.inputs.len(),
-        )?;
+        let pipeline = e.pipelines.pipeline(&e.gpu.device, caps, &d)?;
         let mut buffers = Vec::with_capacity(d.inputs.len() + 1);
         for b in d.inputs.iter().copied().chain(std::iter::once(d.output)) {
             let g = gpu_buffer(d.entry, b)?;
@@ -330,5 +322,42 @@ impl Recorder {
         }
         e.gpu.check_lost()?;
         Ok(Some(index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_binding_size_names_the_limit() {
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: 128 << 20,
+            ..wgpu::Limits::default()
+        };
+        // 32M f32 elements fit exactly; one more does not (checked without allocating anything)
+        assert!(check_binding_size("add", storage_bytes(DType::F32, 32 << 20), &limits).is_ok());
+        let e = check_binding_size("add", storage_bytes(DType::F32, (32 << 20) + 1), &limits)
+            .expect_err("over the limit");
+        assert!(
+            e.to_string()
+                .contains("max_storage_buffer_binding_size = 134217728"),
+            "{e}"
+        );
+        assert_eq!(storage_bytes(DType::F16, 3), 8);
+        assert_eq!(storage_bytes(DType::Bool, 3), 12);
+        assert_eq!(storage_bytes(DType::F32, 0), 4);
+    }
+
+    #[test]
+    fn fold_grid_goes_2d_past_the_dimension_limit() {
+        assert_eq!(
+            fold_grid("x", Grid::Linear(10), 65535).ok(),
+            Some([10, 1, 1])
+        );
+        let [x, y, z] = fold_grid("x", Grid::Linear(65537), 65535).expect("fits in 2-D");
+        assert!(x <= 65535 && y == 2 && z == 1 && x * y >= 65537);
+        assert!(fold_grid("x", Grid::Linear(u32::MAX), 1000).is_err());
+        assert!(fold_grid("x", Grid::Xyz([70000, 1, 1]), 65535).is_err());
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use wgrad_graph::{DType, Error, Result};
 
 use crate::device::{from_wgpu, Caps};
-use crate::engine::Shader;
+use crate::engine::{Dispatch, Shader};
 
 /// The line every family file that is generic over its element type contains exactly once.
 pub const ALIAS_LINE: &str = "alias T = f32;";
@@ -47,20 +47,31 @@ pub fn wgsl_type(dtype: DType, caps: Option<&Caps>) -> Result<&'static str> {
     }
 }
 
+/// Whether the file is generic over its element type: one line that is exactly [`ALIAS_LINE`]
+/// (a mention inside a comment does not count).
+pub fn is_generic(shader: &Shader) -> bool {
+    shader.source.lines().any(|l| l.trim() == ALIAS_LINE)
+}
+
 /// The source of `shader` for `dtype`: the alias line substituted, `enable f16;` prepended for f16.
 pub fn specialize(shader: &Shader, dtype: DType, caps: Option<&Caps>) -> Result<String> {
-    if !shader.source.contains(ALIAS_LINE) {
+    if !is_generic(shader) {
         return Ok(shader.source.to_string());
     }
     let ty = wgsl_type(dtype, caps)?;
-    let body = shader
-        .source
-        .replacen(ALIAS_LINE, &format!("alias T = {ty};"), 1);
-    Ok(if dtype == DType::F16 {
-        format!("enable f16;\n{body}")
-    } else {
-        body
-    })
+    let mut out = String::with_capacity(shader.source.len() + 16);
+    if dtype == DType::F16 {
+        out.push_str("enable f16;\n");
+    }
+    for line in shader.source.lines() {
+        if line.trim() == ALIAS_LINE {
+            out.push_str(&format!("alias T = {ty};"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// The readable key of a pipeline, also its label: `unary/exp<f32>{WG=256}`.
@@ -167,13 +178,11 @@ impl Pipelines {
         &self,
         device: &wgpu::Device,
         caps: &Caps,
-        shader: &'static Shader,
-        entry: &'static str,
-        dtype: DType,
-        overrides: &[(&'static str, f64)],
-        n_inputs: usize,
+        d: &Dispatch<'_>,
     ) -> Result<wgpu::ComputePipeline> {
-        let dtype = if shader.source.contains(ALIAS_LINE) {
+        let (shader, entry, overrides, n_inputs) = (d.shader, d.entry, d.overrides, d.inputs.len());
+        let dtype = d.dtype;
+        let dtype = if is_generic(shader) {
             dtype
         } else {
             DType::F32

@@ -30,6 +30,13 @@ fn validate(
     overrides: &[(&str, f64)],
 ) -> Result<(), String> {
     let source = specialize(shader, dtype, None).map_err(|e| e.to_string())?;
+    let ty = match dtype {
+        DType::Bool => "u32".to_string(),
+        d => d.name().to_string(),
+    };
+    if wgrad_wgpu::pipeline::is_generic(shader) && !source.contains(&format!("\nalias T = {ty};")) {
+        return Err(format!("alias line not substituted for {dtype}"));
+    }
     let module = naga::front::wgsl::parse_str(&source).map_err(|e| e.emit_to_string(&source))?;
     let info = Validator::new(ValidationFlags::all(), caps_for(dtype))
         .validate(&module)

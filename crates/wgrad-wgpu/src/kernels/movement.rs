@@ -109,15 +109,16 @@ pub fn pad(
     }
     let buffer = rec.output(out)?;
     let (word, int) = value_word(value, out.dtype);
-    let mut p = vec![0u32; 8 + 3 * 8];
+    // PadParams: 4 scalars, then out_shape, in_shape, before (8 words each).
+    let mut p = vec![0u32; 4 + 3 * 8];
     p[0] = u32_of("pad", out.numel())?;
     p[1] = rank as u32;
     p[2] = word;
     p[3] = u32_of("pad", x.layout.offset)?;
     for d in 0..rank {
-        p[8 + d] = u32_of("pad", out.shape.0[d])?;
-        p[16 + d] = u32_of("pad", x.shape().0[d])?;
-        p[24 + d] = u32_of("pad", before[d])?;
+        p[4 + d] = u32_of("pad", out.shape.0[d])?;
+        p[12 + d] = u32_of("pad", x.shape().0[d])?;
+        p[20 + d] = u32_of("pad", before[d])?;
     }
     let entry = if int { "pad_int" } else { "pad" };
     run(rec, entry, out.dtype, &[x.buffer], &buffer, &p, out.numel())?;
