@@ -1,52 +1,282 @@
-//! Stub until helper "wgpu-heavy" writes this family (see ENGINE_API.md).
+//! 2-D convolution over NCHW and its adjoints in input and weight (`shaders/conv2d.wgsl`).
+//!
+//! Direct kernels: one invocation per output element for the forward and backward-input passes (the latter a
+//! gather over the taps, so no atomics), one workgroup per weight-gradient element with a tree reduction over
+//! the batch and the output positions. An implicit-GEMM formulation reusing the matmul tiles would be faster;
+//! these are the simple, exact baseline.
 
-#[allow(unused_imports)]
-use wgrad_graph::{Buffer, Conv2dParams, Input, Meta, Pool2dParams};
-use wgrad_graph::{DType, Error, Result};
+use wgrad_graph::{Buffer, Conv2dParams, DType, Error, Input, Meta, Result};
 
-use crate::engine::{Recorder, Shader};
+use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::kernels::matmul::{expect_rank, word, words};
 
 pub static SHADER: Shader = Shader {
     name: "conv2d",
-    source: "",
+    source: include_str!("../../../../shaders/conv2d.wgsl"),
 };
 
+/// Invocations per workgroup (a power of two: the weight-gradient reduction halves it).
+pub const WG: u32 = 64;
+
+const ENTRIES: [&str; 3] = ["conv2d", "conv2d_backward_input", "conv2d_backward_weight"];
+
 pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    vec![]
+    let mut v = Vec::new();
+    for dtype in [DType::F32, DType::F16] {
+        for entry in ENTRIES {
+            v.push((entry, dtype, vec![("WG", WG as f64)]));
+        }
+    }
+    v
 }
 
-fn todo(op: &'static str) -> Error {
-    Error::Unsupported {
-        backend: "wgpu",
-        op,
-        msg: "kernel not written yet".to_string(),
+/// `[N, C_in, H, W, C_out, OH, OW, KH, KW]`, checked against `p`.
+struct Dims([usize; 9]);
+
+impl Dims {
+    fn new(
+        op: &'static str,
+        p: &Conv2dParams,
+        x: &[usize],
+        w: &[usize],
+        y: &[usize],
+    ) -> Result<Dims> {
+        let bad = || {
+            Error::shape(
+                op,
+                format!(
+                    "x {x:?}, weight {w:?}, y {y:?} do not fit stride {:?} padding {:?} dilation {:?} groups {}",
+                    p.stride, p.padding, p.dilation, p.groups
+                ),
+            )
+        };
+        if x.len() != 4 || w.len() != 4 || y.len() != 4 || p.groups == 0 {
+            return Err(bad());
+        }
+        let (oh, ow) = (p.out_size(0, x[2], w[2]), p.out_size(1, x[3], w[3]));
+        let fits = x[1] % p.groups == 0
+            && w[0] % p.groups == 0
+            && w[1] * p.groups == x[1]
+            && oh.is_some_and(|oh| oh == y[2])
+            && ow.is_some_and(|ow| ow == y[3])
+            && y[0] == x[0]
+            && y[1] == w[0];
+        if !fits {
+            return Err(bad());
+        }
+        Ok(Dims([x[0], x[1], x[2], x[3], w[0], y[2], y[3], w[2], w[3]]))
+    }
+
+    /// The params block in the header's order.
+    fn params(
+        &self,
+        op: &'static str,
+        p: &Conv2dParams,
+        numel: usize,
+        offs: [usize; 2],
+    ) -> Result<Vec<u32>> {
+        let [n, c_in, h, w, c_out, oh, ow, kh, kw] = self.0;
+        words(
+            op,
+            &[
+                numel,
+                n,
+                c_in,
+                h,
+                w,
+                c_out,
+                oh,
+                ow,
+                kh,
+                kw,
+                p.stride[0],
+                p.stride[1],
+                p.padding[0],
+                p.padding[1],
+                p.dilation[0],
+                p.dilation[1],
+                c_in / p.groups,
+                c_out / p.groups,
+                offs[0],
+                offs[1],
+            ],
+        )
     }
 }
 
+fn contiguous(op: &'static str, what: &str, x: &Input) -> Result<()> {
+    expect_rank(op, what, x, 4)?;
+    if !x.layout.is_contiguous() {
+        return Err(Error::shape(
+            op,
+            format!(
+                "{what} must be contiguous, got strides {:?}",
+                x.layout.strides
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// One launch of `entry`: invocation per output element, or workgroup per element when `per_group`.
+fn launch(
+    rec: &mut Recorder,
+    entry: &'static str,
+    params: &[u32],
+    [in0, in1]: [Input; 2],
+    out: &Meta,
+    per_group: bool,
+) -> Result<Buffer> {
+    let output = rec.output(out)?;
+    let numel = out.numel();
+    if numel == 0 {
+        return Ok(output);
+    }
+    let groups = if per_group {
+        numel
+    } else {
+        numel.div_ceil(WG as usize)
+    };
+    rec.dispatch(Dispatch {
+        shader: &SHADER,
+        entry,
+        dtype: out.dtype,
+        overrides: &[("WG", WG as f64)],
+        inputs: &[in0.buffer, in1.buffer],
+        output: &output,
+        params,
+        grid: Grid::Linear(word(entry, "workgroups", groups)?),
+    })?;
+    Ok(output)
+}
+
+/// # Shapes
+/// `x [N, C_in, H, W]`, `w [C_out, C_in/groups, KH, KW]` → `y [N, C_out, OH, OW]`.
 pub fn conv2d(
-    _rec: &mut Recorder,
-    _p: &Conv2dParams,
-    _x: Input,
-    _w: Input,
-    _out: &Meta,
+    rec: &mut Recorder,
+    p: &Conv2dParams,
+    x: Input,
+    w: Input,
+    out: &Meta,
 ) -> Result<Buffer> {
-    Err(todo("conv2d"))
+    const OP: &str = "conv2d";
+    contiguous(OP, "x", &x)?;
+    contiguous(OP, "weight", &w)?;
+    let d = Dims::new(OP, p, &x.shape().0, &w.shape().0, &out.shape.0)?;
+    let params = d.params(OP, p, out.numel(), [x.layout.offset, w.layout.offset])?;
+    launch(rec, OP, &params, [x, w], out, false)
 }
+
+/// The transposed convolution: the adjoint of [`conv2d`] in `x`.
+///
+/// # Shapes
+/// `dy [N, C_out, OH, OW]`, `w [C_out, C_in/groups, KH, KW]` → `dx [N, C_in, H, W]` (`out` gives `H, W`).
 pub fn conv2d_backward_input(
-    _rec: &mut Recorder,
-    _p: &Conv2dParams,
-    _dy: Input,
-    _w: Input,
-    _out: &Meta,
+    rec: &mut Recorder,
+    p: &Conv2dParams,
+    dy: Input,
+    w: Input,
+    out: &Meta,
 ) -> Result<Buffer> {
-    Err(todo("conv2d_backward_input"))
+    const OP: &str = "conv2d_backward_input";
+    contiguous(OP, "dy", &dy)?;
+    contiguous(OP, "weight", &w)?;
+    let d = Dims::new(OP, p, &out.shape.0, &w.shape().0, &dy.shape().0)?;
+    let params = d.params(OP, p, out.numel(), [dy.layout.offset, w.layout.offset])?;
+    launch(rec, OP, &params, [dy, w], out, false)
 }
+
+/// The adjoint of [`conv2d`] in the weight.
+///
+/// # Shapes
+/// `x [N, C_in, H, W]`, `dy [N, C_out, OH, OW]` → `dw [C_out, C_in/groups, KH, KW]` (`out` gives `KH, KW`).
 pub fn conv2d_backward_weight(
-    _rec: &mut Recorder,
-    _p: &Conv2dParams,
-    _x: Input,
-    _dy: Input,
-    _out: &Meta,
+    rec: &mut Recorder,
+    p: &Conv2dParams,
+    x: Input,
+    dy: Input,
+    out: &Meta,
 ) -> Result<Buffer> {
-    Err(todo("conv2d_backward_weight"))
+    const OP: &str = "conv2d_backward_weight";
+    contiguous(OP, "x", &x)?;
+    contiguous(OP, "dy", &dy)?;
+    let d = Dims::new(OP, p, &x.shape().0, &out.shape.0, &dy.shape().0)?;
+    let params = d.params(OP, p, out.numel(), [x.layout.offset, dy.layout.offset])?;
+    launch(rec, OP, &params, [x, dy], out, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::matmul::check::{matches_cpu, In};
+    use crate::testing::backend_or_skip;
+    use wgrad_graph::{Layout, Op};
+
+    /// f32 tolerance for sums of a few hundred products.
+    const ATOL: f64 = 1e-4;
+
+    /// (x shape, c_out, kernel hw, params)
+    fn cases() -> Vec<([usize; 4], usize, [usize; 2], Conv2dParams)> {
+        let p = |s: [usize; 2], pad: [usize; 2], d: [usize; 2], groups| Conv2dParams {
+            stride: s,
+            padding: pad,
+            dilation: d,
+            groups,
+        };
+        vec![
+            ([1, 1, 1, 1], 1, [1, 1], Conv2dParams::default()),
+            ([2, 3, 17, 17], 4, [3, 3], p([1, 1], [1, 1], [1, 1], 1)),
+            ([2, 4, 17, 13], 6, [3, 2], p([2, 2], [1, 0], [1, 1], 2)),
+            ([1, 2, 16, 15], 3, [3, 3], p([2, 1], [2, 1], [2, 2], 1)),
+            ([3, 4, 9, 9], 4, [2, 3], p([1, 2], [0, 2], [2, 1], 2)),
+            ([1, 3, 28, 28], 5, [5, 5], p([1, 1], [0, 0], [1, 1], 1)),
+            ([2, 16, 8, 8], 8, [3, 3], p([1, 1], [1, 1], [1, 1], 1)),
+        ]
+    }
+
+    /// Random contiguous input at a nonzero offset.
+    fn input(seed: u64, shape: &[usize]) -> In {
+        let base = In::new(seed, shape);
+        let mut data = vec![0.25; 7];
+        data.extend(base.data);
+        let mut layout = Layout::contiguous(shape.to_vec().into());
+        layout.offset = 7;
+        In { data, layout }
+    }
+
+    #[test]
+    fn conv2d_matches_cpu() {
+        let Some(gpu) = backend_or_skip() else { return };
+        for (i, (xs, c_out, k, p)) in cases().into_iter().enumerate() {
+            let seed = 10 * i as u64;
+            let ws = [c_out, xs[1] / p.groups, k[0], k[1]];
+            let oh = p.out_size(0, xs[2], k[0]).expect("fits");
+            let ow = p.out_size(1, xs[3], k[1]).expect("fits");
+            let ys = [xs[0], c_out, oh, ow];
+            let (x, w, dy) = (input(seed, &xs), input(seed + 1, &ws), input(seed + 2, &ys));
+            let case = |name: &str| format!("{name} x {xs:?} w {ws:?} {p:?}");
+            let y = Meta::new(ys.to_vec(), DType::F32);
+            matches_cpu(&gpu, &case("conv2d"), &Op::Conv2d(p), &[&x, &w], &y, ATOL);
+            let dx = Meta::new(xs.to_vec(), DType::F32);
+            let op = Op::Conv2dBackwardInput {
+                params: p,
+                input_hw: [xs[2], xs[3]],
+            };
+            matches_cpu(
+                &gpu,
+                &case("conv2d_backward_input"),
+                &op,
+                &[&dy, &w],
+                &dx,
+                ATOL,
+            );
+            let dw = Meta::new(ws.to_vec(), DType::F32);
+            let op = Op::Conv2dBackwardWeight {
+                params: p,
+                kernel_hw: k,
+            };
+            let name = case("conv2d_backward_weight");
+            matches_cpu(&gpu, &name, &op, &[&x, &dy], &dw, ATOL);
+        }
+    }
 }
