@@ -8,6 +8,7 @@ use wgrad_cpu::CpuBackend;
 use wgrad_graph::{Backend, Buffer, DType, Device, Meta, Result, Schedule, Tensor, View};
 
 mod checkpoint;
+mod gradcheck;
 mod layers;
 mod losses;
 mod metrics;

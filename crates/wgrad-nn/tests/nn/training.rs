@@ -46,3 +46,35 @@ fn mlp_learns_a_separable_problem() {
     assert!(last < 0.15 && last < first / 4.0, "loss {first} -> {last}");
     assert!(acc >= 0.97, "accuracy {acc}");
 }
+
+/// A small CNN (conv, batch norm, ReLU, max pool, dropout, linear) fits 8 fixed 6×6 images in 30 AdamW steps
+/// with a one-cycle LR, and its eval-mode predictions match the labels.
+#[test]
+fn cnn_with_batch_norm_fits_a_small_batch() {
+    let d = dev();
+    d.manual_seed(3);
+    let mut model = Sequential::new()
+        .add(Conv2dConfig::new(1, 4, 3).with_padding(1).init(&d).unwrap())
+        .add(BatchNormConfig::new(4).init_2d(&d).unwrap())
+        .add(Activation::Relu)
+        .add(MaxPool2d::new(2))
+        .add(Flatten)
+        .add(Dropout::new(0.1).unwrap())
+        .add(LinearConfig::new(36, 3).init(&d).unwrap());
+    let x = Tensor::randn([8, 1, 6, 6], DType::F32, &d).unwrap();
+    x.realize().unwrap();
+    let labels = vec![0, 1, 2, 0, 1, 2, 0, 1];
+    let y = Tensor::from_vec(labels.clone(), [8], &d).unwrap();
+    let mut opt = Optimizer::new(model.params(), AdamWConfig::default());
+    let sched = OneCycleLr::new(0.05, 30);
+    let mut losses = Vec::new();
+    for step in 0..30 {
+        opt.set_lr(sched.lr(step));
+        let loss = cross_entropy(&model.forward(&x).unwrap(), &y).unwrap();
+        losses.push(opt.step(&loss).unwrap().item().unwrap());
+    }
+    assert!(losses[29] < losses[0] / 3.0, "losses {losses:?}");
+    model.eval();
+    let pred = predictions(&model.forward(&x).unwrap()).unwrap();
+    assert_eq!(pred, labels);
+}
