@@ -51,7 +51,7 @@ impl Mnist {
     /// A data set from bytes already in memory, checked like a loaded one.
     pub fn new(images: Vec<u8>, labels: Vec<u8>, rows: usize, cols: usize) -> Result<Self> {
         let pixels = rows * cols;
-        if pixels == 0 || images.len() % pixels != 0 {
+        if pixels == 0 || !images.len().is_multiple_of(pixels) {
             return Err(data_err(
                 "mnist",
                 format!(

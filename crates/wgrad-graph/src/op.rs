@@ -355,6 +355,78 @@ impl Op {
         }
     }
 
+    /// One example of every variant, for tests that must cover the whole op set (an op table that misses a
+    /// primitive fails). Add new variants here too.
+    pub fn one_of_each() -> Vec<Op> {
+        let c = Conv2dParams::default();
+        let p = Pool2dParams {
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+        };
+        let mut ops = vec![
+            Op::Leaf,
+            Op::Full(0.0),
+            Op::Random {
+                dist: RandomDist::Uniform,
+                seed: 0,
+                offset: 0,
+            },
+            Op::Cast(DType::F32),
+            Op::Where,
+            Op::Reshape(Shape::scalar()),
+            Op::Permute(vec![]),
+            Op::Expand(Shape::scalar()),
+            Op::Slice {
+                starts: vec![],
+                ends: vec![],
+                steps: vec![],
+            },
+            Op::Pad {
+                before: vec![],
+                after: vec![],
+                value: 0.0,
+            },
+            Op::Concat { axis: 0 },
+            Op::Gather { axis: 0 },
+            Op::ScatterAdd {
+                axis: 0,
+                shape: Shape::scalar(),
+            },
+            Op::Matmul,
+            Op::Conv2d(c),
+            Op::Conv2dBackwardInput {
+                params: c,
+                input_hw: [1, 1],
+            },
+            Op::Conv2dBackwardWeight {
+                params: c,
+                kernel_hw: [1, 1],
+            },
+            Op::MaxPool2d(p),
+            Op::MaxPool2dBackward(p),
+            Op::AvgPool2d(p),
+            Op::AvgPool2dBackward {
+                params: p,
+                input_hw: [2, 2],
+            },
+            Op::Softmax { axis: 0 },
+            Op::LogSoftmax { axis: 0 },
+            Op::SoftmaxBackward { axis: 0 },
+            Op::LogSoftmaxBackward { axis: 0 },
+            Op::Copy,
+            Op::Detach,
+        ];
+        ops.extend(UnaryOp::ALL.map(Op::Unary));
+        ops.extend(BinaryOp::ALL.map(Op::Binary));
+        ops.extend(
+            ReduceOp::ALL
+                .iter()
+                .map(|&op| Op::Reduce { op, axes: vec![] }),
+        );
+        ops
+    }
+
     /// Ops that only change the layout; they never launch a kernel unless a reshape meets a strided input.
     pub fn is_view(&self) -> bool {
         matches!(

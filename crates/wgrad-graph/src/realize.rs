@@ -138,18 +138,32 @@ impl Builder {
         })
     }
 
-    fn finish(mut self, outputs: &[ValueRef]) -> Schedule {
-        let keep: Vec<Slot> = outputs.iter().map(|o| o.slot).collect();
+    /// Attaches release points and renumbers slots so existing buffers take slots `0..inputs.len()`, as
+    /// [`Schedule`] promises.
+    fn finish(mut self, outputs: &[ValueRef]) -> (Schedule, Vec<Slot>) {
+        let mut renumber = vec![usize::MAX; self.schedule.slot_count];
+        for (i, (_, slot)) in self.input_slots.iter().enumerate() {
+            renumber[*slot] = i;
+        }
+        let fresh = renumber.iter_mut().filter(|r| **r == usize::MAX);
+        for (next, r) in (self.input_slots.len()..).zip(fresh) {
+            *r = next;
+        }
+        let keep: Vec<Slot> = outputs.iter().map(|o| renumber[o.slot]).collect();
         for (&slot, &index) in &self.last_read {
-            if !keep.contains(&slot) {
-                self.schedule.steps[index].release.push(slot);
+            if !keep.contains(&renumber[slot]) {
+                self.schedule.steps[index].release.push(renumber[slot]);
             }
         }
         for step in &mut self.schedule.steps {
+            step.out = renumber[step.out];
+            for a in &mut step.args {
+                a.slot = renumber[a.slot];
+            }
             step.release.sort_unstable();
         }
-        self.schedule.outputs = keep;
-        self.schedule
+        self.schedule.outputs = keep.clone();
+        (self.schedule, keep)
     }
 }
 
@@ -224,11 +238,12 @@ pub fn realize(targets: &[&Tensor]) -> Result<()> {
         b.values.insert(t.id(), v);
     }
     let outs: Vec<ValueRef> = pending.iter().map(|t| b.values[&t.id()].clone()).collect();
-    let schedule = b.finish(&outs);
+    let (schedule, out_slots) = b.finish(&outs);
     let buffers = if schedule.steps.is_empty() {
         // Only views of existing buffers: nothing to run, and every slot is an input slot.
-        outs.iter()
-            .map(|o| schedule.inputs[o.slot].clone())
+        out_slots
+            .iter()
+            .map(|&s| schedule.inputs[s].clone())
             .collect()
     } else {
         device.backend().execute(&schedule)?

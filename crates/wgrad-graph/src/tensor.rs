@@ -494,3 +494,23 @@ impl Tensor {
         )
     }
 }
+
+impl Tensor {
+    /// Names of the ops in the pending graph behind this tensor (inputs first, each once). For tests that
+    /// check coverage and for debugging; realized nodes end the walk.
+    pub fn graph_op_names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![self.clone()];
+        while let Some(t) = stack.pop() {
+            if !seen.insert(t.id()) {
+                continue;
+            }
+            if !names.contains(&t.op().name()) {
+                names.push(t.op().name());
+            }
+            stack.extend(t.inputs());
+        }
+        names
+    }
+}

@@ -32,7 +32,7 @@ impl IntoDims for Infer<'_> {
         let holes = self.0.iter().filter(|&&d| d < 0).count();
         if holes > 1
             || self.0.iter().any(|&d| d < -1)
-            || (holes == 1 && (known == 0 || numel % known != 0))
+            || (holes == 1 && (known == 0 || !numel.is_multiple_of(known)))
         {
             return Err(Error::shape(
                 "reshape",

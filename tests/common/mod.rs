@@ -1,0 +1,45 @@
+//! Shared test harness: the op table, input generators and tolerances.
+#![allow(dead_code)]
+
+pub mod table;
+pub mod tolerance;
+
+use wgrad::{DType, Device, Tensor};
+
+/// The CPU reference device.
+pub fn cpu() -> Device {
+    wgrad::cpu_device()
+}
+
+/// Deterministic values in `[lo, hi)` from the Philox stream (`seed`, element index).
+pub fn uniform(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
+    (0..n)
+        .map(|i| lo + (hi - lo) * wgrad::graph::philox::uniform(seed, 0, i as u64) as f64)
+        .collect()
+}
+
+/// A tensor of `values` on `device`.
+pub fn tensor(values: &[f64], shape: &[usize], dtype: DType, device: &Device) -> Tensor {
+    Tensor::from_f64(values, shape.to_vec(), dtype, device).expect("valid test tensor")
+}
+
+/// Largest violation of `|a - b| <= atol + rtol·|b|`, with where it happened, or None when all pass.
+pub fn mismatch(
+    actual: &[f64],
+    expected: &[f64],
+    atol: f64,
+    rtol: f64,
+) -> Option<(usize, f64, f64)> {
+    if actual.len() != expected.len() {
+        return Some((usize::MAX, actual.len() as f64, expected.len() as f64));
+    }
+    actual
+        .iter()
+        .zip(expected)
+        .enumerate()
+        .find(|(_, (&a, &e))| {
+            let ok = (a - e).abs() <= atol + rtol * e.abs() || (a.is_nan() && e.is_nan()) || a == e;
+            !ok
+        })
+        .map(|(i, (&a, &e))| (i, a, e))
+}
