@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::input_values;
 use common::table::{rows, Domain, Row, NO_ROW_NEEDED};
 use common::tolerance::GRADCHECK;
 use wgrad::graph::Op;
@@ -10,26 +11,6 @@ use wgrad::{DType, Device, Tensor};
 
 /// Gradcheck skips variants bigger than this (they still run in the GPU cross-check).
 const MAX_GRADCHECK_NUMEL: usize = 400;
-
-pub fn input_values(domain: Domain, n: usize, seed: u64) -> Vec<f64> {
-    match domain {
-        Domain::Any => common::uniform(n, seed, -2.0, 2.0),
-        Domain::Positive => common::uniform(n, seed, 0.5, 2.0),
-        Domain::Unit => common::uniform(n, seed, -0.9, 0.9),
-        Domain::AwayFromZero => {
-            let mag = common::uniform(n, seed, 0.3, 2.0);
-            let sign = common::uniform(n, seed ^ 0x5eed, -1.0, 1.0);
-            mag.iter()
-                .zip(sign)
-                .map(|(m, s)| if s < 0.0 { -m } else { *m })
-                .collect()
-        }
-        Domain::Index(k) => common::uniform(n, seed, 0.0, k as f64)
-            .iter()
-            .map(|v| v.floor())
-            .collect(),
-    }
-}
 
 fn make_inputs(row: &Row, shapes: &[Vec<usize>], values: &[Vec<f64>], dev: &Device) -> Vec<Tensor> {
     row.domains

@@ -4,6 +4,7 @@
 pub mod table;
 pub mod tolerance;
 
+use table::Domain;
 use wgrad::{DType, Device, Tensor};
 
 /// The CPU reference device.
@@ -42,4 +43,25 @@ pub fn mismatch(
             !ok
         })
         .map(|(i, (&a, &e))| (i, a, e))
+}
+
+/// Values for one input of an op-table row.
+pub fn input_values(domain: Domain, n: usize, seed: u64) -> Vec<f64> {
+    match domain {
+        Domain::Any => uniform(n, seed, -2.0, 2.0),
+        Domain::Positive => uniform(n, seed, 0.5, 2.0),
+        Domain::Unit => uniform(n, seed, -0.9, 0.9),
+        Domain::AwayFromZero => {
+            let mag = uniform(n, seed, 0.3, 2.0);
+            let sign = uniform(n, seed ^ 0x5eed, -1.0, 1.0);
+            mag.iter()
+                .zip(sign)
+                .map(|(m, s)| if s < 0.0 { -m } else { *m })
+                .collect()
+        }
+        Domain::Index(k) => uniform(n, seed, 0.0, k as f64)
+            .iter()
+            .map(|v| v.floor())
+            .collect(),
+    }
 }
