@@ -28,6 +28,9 @@ struct Builder {
     input_slots: Vec<(Buffer, Slot)>,
     values: HashMap<u64, ValueRef>,
     last_read: HashMap<Slot, usize>,
+    /// Constants already filled in this schedule, by (value bits, dtype, shape): optimizers and losses make
+    /// many equal scalars (learning rate, β, 1.0), and each would otherwise be its own tiny kernel.
+    constants: HashMap<(u64, crate::dtype::DType, crate::shape::Shape), ValueRef>,
 }
 
 impl Builder {
@@ -123,6 +126,15 @@ impl Builder {
                     view(l, &c)
                 }
             },
+            Op::Full(v) => {
+                let key = (v.to_bits(), meta.dtype, meta.shape.clone());
+                if let Some(c) = self.constants.get(&key) {
+                    return Ok(c.clone());
+                }
+                let c = self.push_step(op.clone(), args, meta);
+                self.constants.insert(key, c.clone());
+                c
+            }
             Op::Leaf => {
                 return Err(Error::Backend {
                     backend: "schedule",
