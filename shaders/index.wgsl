@@ -11,12 +11,21 @@
 // Bindings (group 0):
 //   gather:      0 read x: array<T> | 1 read idx: array<i32> | 2 read_write out: array<T> | 3 uniform params
 //   scatter_add: 0 read sidx: array<i32> | 1 read src: array<T> | 2 read_write out: array<T> | 3 uniform params
+//   both:        4 read_write err: array<atomic<u32>, 4> (the engine's device error flag, see below)
 //   (both inputs contiguous from their offsets; the output has the index's shape (gather) or params.oshape)
 // Params: numel, rank, axis, axis_len (x's axis length for gather, src's for scatter_add), offset0, offset1,
 //   oshape (output dims), ashape (gather: x dims; scatter_add: src dims); dims left-aligned.
 // Overrides: WG (workgroup size, default 256).
 // Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32 or u32 (bool).
-// Out-of-range gather indices read 0; out-of-range scatter indices are dropped.
+//
+// Out-of-range indices (< 0 or >= the axis length) are errors, reported late. The kernel cannot return an
+// error, and checking on the host would need the index values there, i.e. a GPU->CPU sync on every execute.
+// Instead the kernel records the first bad index in the engine's device error flag (first writer wins with
+// atomicCompareExchangeWeak): err[0] = op code (0 none, 1 gather, 2 scatter_add), err[1] = the index (i32
+// bits), err[2] = axis, err[3] = axis length; it still writes a defined value (gather reads 0, scatter_add
+// drops the element). The engine copies the flag into the staging readback of the next `download`, which
+// waits for the GPU anyway, and that download returns `Error::Index` ("... (detected on the GPU)") and
+// clears the flag: like CUDA's device-side asserts, the error surfaces at the next read, not at the launch.
 
 alias T = f32;
 
@@ -41,6 +50,27 @@ struct Params {
 @group(0) @binding(1) var<storage, read> src: array<T>;
 @group(0) @binding(2) var<storage, read_write> out: array<T>;
 @group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+
+const ERR_GATHER: u32 = 1u;
+const ERR_SCATTER_ADD: u32 = 2u;
+
+// Records (op, index, axis, axis length) unless an earlier error is already recorded (first writer wins;
+// the loop only retries spurious failures of the weak exchange, never overwrites a recorded error).
+fn report(op: u32, index: i32, axis_len: u32) {
+    loop {
+        let r = atomicCompareExchangeWeak(&err[0], 0u, op);
+        if r.exchanged {
+            atomicStore(&err[1], bitcast<u32>(index));
+            atomicStore(&err[2], params.axis);
+            atomicStore(&err[3], axis_len);
+            return;
+        }
+        if r.old_value != 0u {
+            return;
+        }
+    }
+}
 
 fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
@@ -60,6 +90,7 @@ fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     if i >= params.numel { return; }
     let j = idx[params.offset1 + i];
     if j < 0 || u32(j) >= params.axis_len {
+        report(ERR_GATHER, j, params.axis_len);
         out[i] = T(0);
         return;
     }
@@ -102,11 +133,17 @@ fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         }
         scale *= adim(k);
     }
+    // every src position is scanned by the odim(axis) threads that share its outer coordinates; the one
+    // with target_ 0 checks the index values
+    let out_len = odim(params.axis);
     var acc = T(0);
     for (var a = 0u; a < params.axis_len; a++) {
         let p = q + a * axis_stride;
-        if sidx[params.offset0 + p] == i32(target_) {
+        let s = sidx[params.offset0 + p];
+        if s == i32(target_) {
             acc += src[params.offset1 + p];
+        } else if target_ == 0u && (s < 0 || u32(s) >= out_len) {
+            report(ERR_SCATTER_ADD, s, out_len);
         }
     }
     out[i] = acc;

@@ -1,5 +1,9 @@
 //! `WgpuBackend`: wgrad's `Backend` on wgpu. Uploads through `queue.write_buffer`, downloads through a
 //! pooled staging buffer, executes a schedule as one command encoder and one submit.
+//!
+//! A download also reads back (and clears) the engine's device error flag in the same submit and the same
+//! staging buffer: an out-of-range index a kernel met since the last download is reported there, as an
+//! `Error::Index`, instead of the bytes (delayed report, no extra sync; see [`crate::engine`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -7,7 +11,9 @@ use wgrad_graph::backend::run_schedule;
 use wgrad_graph::{Backend, Buffer, DType, Error, Meta, Result, Schedule, View};
 
 use crate::device::{Gpu, Options};
-use crate::engine::{gpu_buffer, storage_bytes, Engine, Recorder};
+use crate::engine::{
+    decode_device_error, gpu_buffer, storage_bytes, Engine, Recorder, ERROR_FLAG_WORDS,
+};
 use crate::kernels::GpuKernels;
 use crate::pool::{PoolStats, STAGING};
 
@@ -75,7 +81,9 @@ impl WgpuBackend {
         self.engine.pool.stats()
     }
 
-    /// Starts the readback of a contiguous view; the returned closure blocks until the bytes are there.
+    /// Reads a contiguous view back, blocking until the bytes are there. The device error flag travels in the
+    /// same staging buffer (after the data) and is cleared in the same submit; when a kernel had set it, the
+    /// result is that error instead of the bytes.
     fn readback(&self, view: &View) -> Result<Vec<u8>> {
         let e = &self.engine;
         e.gpu.check_lost()?;
@@ -97,7 +105,10 @@ impl WgpuBackend {
                 ),
             });
         }
-        let staging = e.pool.take(end - aligned, STAGING);
+        let data = end - aligned;
+        let flag_bytes = (ERROR_FLAG_WORDS * 4) as u64;
+        let total = data + flag_bytes;
+        let staging = e.pool.take(total, STAGING);
         let _guard = e.queue_lock.lock().expect("queue lock is never poisoned");
         let mut encoder = e
             .gpu
@@ -105,14 +116,16 @@ impl WgpuBackend {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("wgrad download"),
             });
-        encoder.copy_buffer_to_buffer(g.raw(), aligned, &staging.buffer, 0, end - aligned);
+        encoder.copy_buffer_to_buffer(g.raw(), aligned, &staging.buffer, 0, data);
+        encoder.copy_buffer_to_buffer(&e.error_flag, 0, &staging.buffer, data, flag_bytes);
+        encoder.clear_buffer(&e.error_flag, 0, None);
         e.gpu.queue.submit([encoder.finish()]);
         let done: Arc<Mutex<Option<std::result::Result<(), wgpu::BufferAsyncError>>>> =
             Arc::new(Mutex::new(None));
         let slot = done.clone();
         staging
             .buffer
-            .map_async(wgpu::MapMode::Read, 0..end - aligned, move |r| {
+            .map_async(wgpu::MapMode::Read, 0..total, move |r| {
                 if let Ok(mut s) = slot.lock() {
                     *s = Some(r);
                 }
@@ -135,20 +148,29 @@ impl WgpuBackend {
                 })
             }
         }
-        let bytes = {
-            let mapped = staging
-                .buffer
-                .get_mapped_range(0..end - aligned)
-                .map_err(|err| Error::Backend {
-                    backend: "wgpu",
-                    msg: format!("download: {err}"),
-                })?;
-            let skip = (start - aligned) as usize;
-            from_storage(&mapped[skip..], view.dtype, numel)
-        };
+        let read = staging
+            .buffer
+            .get_mapped_range(0..total)
+            .map_err(|err| Error::Backend {
+                backend: "wgpu",
+                msg: format!("download: {err}"),
+            })
+            .map(|mapped| {
+                let (bytes, flag) = mapped.split_at(data as usize);
+                let mut words = [0u32; ERROR_FLAG_WORDS];
+                for (w, b) in words.iter_mut().zip(flag.chunks_exact(4)) {
+                    *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
+                let skip = (start - aligned) as usize;
+                (from_storage(&bytes[skip..], view.dtype, numel), words)
+            });
         staging.buffer.unmap();
         e.pool.give(staging);
-        Ok(bytes)
+        let (bytes, words) = read?;
+        match decode_device_error(words) {
+            Some(err) => Err(err),
+            None => Ok(bytes),
+        }
     }
 
     /// `download` as a future (the blocking `download` is this, driven by pollster).

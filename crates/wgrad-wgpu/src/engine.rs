@@ -6,6 +6,19 @@
 //! dispatch into one compute pass of one command encoder and submits once. Bind groups bind the uniform
 //! buffer with a dynamic offset, so they are reused across dispatches and steps whenever the buffers are the
 //! same (the pool hands out the same buffers in a steady-state loop).
+//!
+//! # Device-side errors (delayed report)
+//!
+//! Some kernels can meet bad data only the GPU sees (an out-of-range gather/scatter_add index). Checking it on
+//! the host would need the data there, i.e. a GPU→CPU sync on every execute. Instead the engine owns one small
+//! storage buffer, the device error flag ([`ERROR_FLAG_WORDS`] u32: op code, value, axis, axis length; all zero
+//! when no error), which kernels launched with [`Recorder::dispatch_checked`] get as an extra read-write binding
+//! and set first-writer-wins. `WgpuBackend::download`, which waits for the GPU anyway, copies the flag into the
+//! same staging buffer as the data (same submit, no extra sync) and clears it in that submit; when it was set,
+//! that download returns the error ([`decode_device_error`]: `Error::Index { op: "gather", msg: "index 7 out of
+//! range for dim 1 of size 5 (detected on the GPU)" }`) instead of the bytes. So, like CUDA's device-side
+//! asserts, the error surfaces at the next read after the faulty execute, possibly a read of another tensor,
+//! and is reported once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -110,6 +123,34 @@ pub fn fold_grid(op: &'static str, grid: Grid, max: u32) -> Result<[u32; 3]> {
     }
 }
 
+/// Number of u32 words of the device error flag: op code (0 none, see [`DEVICE_ERROR_OPS`]), value (i32
+/// bits), axis, axis length.
+pub const ERROR_FLAG_WORDS: usize = 4;
+/// Op codes a kernel writes into word 0 of the device error flag (code `k` is `DEVICE_ERROR_OPS[k - 1]`):
+/// the `ERR_*` constants of `shaders/index.wgsl`.
+pub const DEVICE_ERROR_OPS: [&str; 2] = ["gather", "scatter_add"];
+
+/// The error the device error flag's words describe, or `None` when no error was recorded.
+pub fn decode_device_error(words: [u32; ERROR_FLAG_WORDS]) -> Option<Error> {
+    let [code, value, axis, len] = words;
+    if code == 0 {
+        return None;
+    }
+    let Some(&op) = DEVICE_ERROR_OPS.get(code as usize - 1) else {
+        return Some(Error::Backend {
+            backend: "wgpu",
+            msg: format!("a kernel recorded unknown device error code {code} (value {value})"),
+        });
+    };
+    Some(Error::index(
+        op,
+        format!(
+            "index {} out of range for dim {axis} of size {len} (detected on the GPU)",
+            value as i32
+        ),
+    ))
+}
+
 /// Everything one backend shares: device, pool, caches.
 #[derive(Debug)]
 pub struct Engine {
@@ -119,17 +160,27 @@ pub struct Engine {
     bind_groups: Mutex<HashMap<Vec<u64>, wgpu::BindGroup>>,
     /// Serializes recording+submit against uploads/downloads from other threads.
     pub queue_lock: Mutex<()>,
+    /// The device error flag (see the module docs): [`ERROR_FLAG_WORDS`] u32, zero when no error.
+    pub error_flag: wgpu::Buffer,
 }
 
 impl Engine {
     pub fn new(gpu: Gpu) -> Arc<Engine> {
         let pool = Pool::new(gpu.device.clone(), gpu.caps.limits.max_buffer_size);
+        // wgpu zero-initializes new buffers: no error recorded
+        let error_flag = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgrad device error flag"),
+            size: (ERROR_FLAG_WORDS * 4) as u64,
+            usage: crate::pool::STORAGE,
+            mapped_at_creation: false,
+        });
         Arc::new(Engine {
             gpu,
             pool,
             pipelines: Pipelines::default(),
             bind_groups: Mutex::new(HashMap::new()),
             queue_lock: Mutex::new(()),
+            error_flag,
         })
     }
 
@@ -154,6 +205,8 @@ struct Cmd {
     label: String,
     pipeline: wgpu::ComputePipeline,
     n_inputs: usize,
+    /// Binds the device error flag after the params.
+    error_flag: bool,
     /// (id, buffer) of inputs then output.
     buffers: Vec<(u64, wgpu::Buffer)>,
     param_offset: u32,
@@ -197,6 +250,18 @@ impl Recorder {
     }
 
     pub fn dispatch(&mut self, d: Dispatch<'_>) -> Result<()> {
+        self.record(d, false)
+    }
+
+    /// [`Recorder::dispatch`] for a kernel that can detect bad data: binding n+2 (after the params) is the
+    /// engine's device error flag, `array<atomic<u32>, 4>` read-write, which the kernel sets first-writer-wins
+    /// (word 0 an op code of [`DEVICE_ERROR_OPS`], then value, axis, axis length). The next download reports
+    /// it; see the module docs.
+    pub fn dispatch_checked(&mut self, d: Dispatch<'_>) -> Result<()> {
+        self.record(d, true)
+    }
+
+    fn record(&mut self, d: Dispatch<'_>, error_flag: bool) -> Result<()> {
         let e = &self.engine;
         let caps = &e.gpu.caps;
         let grid = fold_grid(
@@ -204,7 +269,7 @@ impl Recorder {
             d.grid,
             caps.limits.max_compute_workgroups_per_dimension,
         )?;
-        let pipeline = e.pipelines.pipeline(&e.gpu.device, caps, &d)?;
+        let pipeline = e.pipelines.pipeline(&e.gpu.device, caps, &d, error_flag)?;
         let mut buffers = Vec::with_capacity(d.inputs.len() + 1);
         for b in d.inputs.iter().copied().chain(std::iter::once(d.output)) {
             let g = gpu_buffer(d.entry, b)?;
@@ -225,6 +290,7 @@ impl Recorder {
             label: crate::pipeline::pipeline_label(d.shader, d.entry, d.dtype, d.overrides),
             pipeline,
             n_inputs: d.inputs.len(),
+            error_flag,
             buffers,
             param_offset: offset as u32,
             param_size: size as u64,
@@ -235,7 +301,12 @@ impl Recorder {
 
     fn bind_group(&self, cmd: &Cmd, uniform: &(u64, wgpu::Buffer)) -> wgpu::BindGroup {
         let mut key: Vec<u64> = cmd.buffers.iter().map(|b| b.0).collect();
-        key.extend([cmd.n_inputs as u64, uniform.0, cmd.param_size]);
+        key.extend([
+            cmd.n_inputs as u64,
+            uniform.0,
+            cmd.param_size,
+            u64::from(cmd.error_flag),
+        ]);
         let mut cache = self
             .engine
             .bind_groups
@@ -247,10 +318,10 @@ impl Recorder {
         if cache.len() > 4096 {
             cache.clear();
         }
-        let (layout, _) = self
-            .engine
-            .pipelines
-            .layout(&self.engine.gpu.device, cmd.n_inputs);
+        let (layout, _) =
+            self.engine
+                .pipelines
+                .layout(&self.engine.gpu.device, cmd.n_inputs, cmd.error_flag);
         let mut entries: Vec<wgpu::BindGroupEntry> = cmd
             .buffers
             .iter()
@@ -268,6 +339,12 @@ impl Recorder {
                 size: std::num::NonZeroU64::new(cmd.param_size),
             }),
         });
+        if cmd.error_flag {
+            entries.push(wgpu::BindGroupEntry {
+                binding: cmd.buffers.len() as u32 + 1,
+                resource: self.engine.error_flag.as_entire_binding(),
+            });
+        }
         let bg = self
             .engine
             .gpu
@@ -347,6 +424,26 @@ mod tests {
         assert_eq!(storage_bytes(DType::F16, 3), 8);
         assert_eq!(storage_bytes(DType::Bool, 3), 12);
         assert_eq!(storage_bytes(DType::F32, 0), 4);
+    }
+
+    #[test]
+    fn device_errors_decode_to_index_errors() {
+        assert!(decode_device_error([0, 7, 1, 5]).is_none());
+        let e = decode_device_error([1, 7, 1, 5]).expect("set");
+        assert!(matches!(e, Error::Index { op: "gather", .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "gather: index 7 out of range for dim 1 of size 5 (detected on the GPU)"
+        );
+        let e = decode_device_error([2, (-1i32) as u32, 0, 3]).expect("set");
+        assert_eq!(
+            e.to_string(),
+            "scatter_add: index -1 out of range for dim 0 of size 3 (detected on the GPU)"
+        );
+        assert!(matches!(
+            decode_device_error([9, 0, 0, 0]),
+            Some(Error::Backend { .. })
+        ));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!   in front for f16), see [`specialize`];
 //! - one pipeline per (file, entry, dtype, overrides), labelled with that key, e.g. `unary/exp<f32>{WG=256}`;
 //! - one explicit bind group layout per binding signature: `n` read-only storage inputs, one read-write
-//!   storage output, one uniform block with a dynamic offset.
+//!   storage output, one uniform block with a dynamic offset, and for checked kernels the engine's device
+//!   error flag (read-write storage) after it.
 //!
 //! Creation runs inside a validation error scope, so a bad shader is an `Error`, not a panic.
 
@@ -85,13 +86,19 @@ pub fn pipeline_label(
     format!("{}/{entry}<{dtype}>{{{}}}", shader.name, ov.join(","))
 }
 
-type PipelineKey = (&'static str, &'static str, DType, Vec<(&'static str, u64)>);
+type PipelineKey = (
+    &'static str,
+    &'static str,
+    DType,
+    Vec<(&'static str, u64)>,
+    bool,
+);
 
 /// All the caches.
 #[derive(Debug, Default)]
 pub struct Pipelines {
     modules: Mutex<HashMap<(&'static str, DType), wgpu::ShaderModule>>,
-    layouts: Mutex<HashMap<usize, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
+    layouts: Mutex<HashMap<(usize, bool), (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
 
@@ -101,14 +108,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Pipelines {
-    /// Bind group layout (and pipeline layout) for `n` inputs.
+    /// Bind group layout (and pipeline layout) for `n` inputs, plus the device error flag at binding n+2
+    /// when `error_flag`.
     pub fn layout(
         &self,
         device: &wgpu::Device,
         n: usize,
+        error_flag: bool,
     ) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
         lock(&self.layouts)
-            .entry(n)
+            .entry((n, error_flag))
             .or_insert_with(|| {
                 let storage = |read_only| wgpu::BindingType::Buffer {
                     ty: wgpu::BufferBindingType::Storage { read_only },
@@ -133,7 +142,19 @@ impl Pipelines {
                     },
                     count: None,
                 });
-                let label = format!("wgrad {n} inputs");
+                if error_flag {
+                    entries.push(wgpu::BindGroupLayoutEntry {
+                        binding: n as u32 + 2,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: storage(false),
+                        count: None,
+                    });
+                }
+                let label = if error_flag {
+                    format!("wgrad {n} inputs, error flag")
+                } else {
+                    format!("wgrad {n} inputs")
+                };
                 let bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                     label: Some(&label),
                     entries: &entries,
@@ -173,12 +194,14 @@ impl Pipelines {
         Ok(module)
     }
 
-    /// The pipeline for one (file, entry, dtype, overrides), created on first use.
+    /// The pipeline for one (file, entry, dtype, overrides), created on first use; `error_flag` picks the
+    /// layout with the device error flag binding.
     pub fn pipeline(
         &self,
         device: &wgpu::Device,
         caps: &Caps,
         d: &Dispatch<'_>,
+        error_flag: bool,
     ) -> Result<wgpu::ComputePipeline> {
         let (shader, entry, overrides, n_inputs) = (d.shader, d.entry, d.overrides, d.inputs.len());
         let dtype = d.dtype;
@@ -192,12 +215,13 @@ impl Pipelines {
             entry,
             dtype,
             overrides.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
+            error_flag,
         );
         if let Some(p) = lock(&self.pipelines).get(&key) {
             return Ok(p.clone());
         }
         let module = self.module(device, caps, shader, dtype)?;
-        let (_, layout) = self.layout(device, n_inputs);
+        let (_, layout) = self.layout(device, n_inputs, error_flag);
         let label = pipeline_label(shader, entry, dtype, overrides);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

@@ -1,5 +1,9 @@
 //! gather and scatter_add along one axis (`shaders/index.wgsl`); see the shader header for why scatter_add
 //! is a deterministic per-output loop rather than a CAS-loop on atomics.
+//!
+//! Both kernels are launched with [`Recorder::dispatch_checked`]: an out-of-range index is recorded in the
+//! engine's device error flag and reported as an `Error::Index` by the next download (delayed report, no
+//! sync per execute; see the shader header and `crate::engine`).
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
 
@@ -65,7 +69,7 @@ fn launch(
         p[16 + d] = u32_of(entry, ashape[d])?;
     }
     let buffer = rec.output(out)?;
-    rec.dispatch(Dispatch {
+    rec.dispatch_checked(Dispatch {
         shader: &SHADER,
         entry,
         dtype: out.dtype,
@@ -95,5 +99,16 @@ pub fn scatter_add(
     src: Input,
     out: &Meta,
 ) -> Result<Buffer> {
+    // With an empty output axis the kernel has no thread to check the indices, but then every index is out
+    // of range: an error right away (the CPU reference names the first one; here no value is on the host).
+    if out.shape.0.get(axis) == Some(&0) && index.shape().numel() > 0 {
+        return Err(Error::index(
+            "scatter_add",
+            format!(
+                "every index is out of range for dim {axis} of size 0 (output shape {})",
+                out.shape
+            ),
+        ));
+    }
     launch(rec, "scatter_add", axis, index, src, &src.shape().0, out)
 }
