@@ -314,7 +314,7 @@ mod tests {
     fn reshape_keeps_views_where_strides_allow() {
         let t = Layout::contiguous(Shape::new([3, 4])).permute(&[1, 0]); // [4, 3] strides [1, 4]
         let v = t.reshape(&Shape::new([1, 4, 3])).unwrap();
-        assert_eq!(v.strides, vec![12, 1, 4]);
+        assert_eq!(v.strides[1..], [1, 4]); // a size-1 axis's stride is never used
         assert!(t.reshape(&Shape::new([12])).is_none());
         let c = Layout::contiguous(Shape::new([2, 3, 4]));
         assert_eq!(c.reshape(&Shape::new([6, 4])).unwrap().strides, vec![4, 1]);
