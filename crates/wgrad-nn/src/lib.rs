@@ -4,14 +4,23 @@
 //! handles and, in [`Optimizer::step`], realizes the loss, the new parameters, its own state and pending
 //! buffers in one schedule (one GPU submit per training step), then swaps the new values in.
 //!
-//! ```ignore
+//! ```
+//! use wgrad_graph::{DType, Device, Tensor};
+//! use wgrad_nn::{cross_entropy, Activation, AdamConfig, LinearConfig, Module, Optimizer, Sequential};
+//!
+//! # fn main() -> wgrad_graph::Result<()> {
 //! let dev = Device::new(wgrad_cpu::CpuBackend);
 //! let model = Sequential::new()
 //!     .add(LinearConfig::new(784, 128).init(&dev)?)
 //!     .add(Activation::Relu)
 //!     .add(LinearConfig::new(128, 10).init(&dev)?);
 //! let mut opt = Optimizer::new(model.params(), AdamConfig::default());
-//! let loss = opt.step(&cross_entropy(&model.forward(&x)?, &y)?)?;
+//! let x = Tensor::randn([8, 784], DType::F32, &dev)?;
+//! let y = Tensor::from_vec(vec![1i32; 8], [8], &dev)?;
+//! let loss = opt.step(&cross_entropy(&model.forward(&x)?, &y)?)?; // one realize per step
+//! assert!(loss.item()?.is_finite());
+//! # Ok(())
+//! # }
 //! ```
 
 pub mod activation;

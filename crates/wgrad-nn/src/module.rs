@@ -11,7 +11,7 @@ use crate::param::Param;
 /// (and PyTorch's `state_dict` uses). A composite module implements `visit_params` by calling its children
 /// with [`join`]ed prefixes:
 ///
-/// ```ignore
+/// ```text
 /// fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
 ///     self.conv1.visit_params(&join(prefix, "conv1"), f);
 ///     self.fc.visit_params(&join(prefix, "fc"), f);

@@ -53,7 +53,7 @@ pub trait UpdateRule: std::fmt::Debug {
 
 /// An optimizer over a set of parameters with the update rule `R` (one of the `*Config` types).
 ///
-/// ```ignore
+/// ```text
 /// let mut opt = Optimizer::new(model.params(), AdamConfig::default());
 /// let loss = opt.step(&cross_entropy(&model.forward(&x)?, &y)?)?;   // one realize
 /// println!("{}", loss.item()?);
