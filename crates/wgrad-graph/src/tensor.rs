@@ -298,14 +298,25 @@ impl Tensor {
         Tensor::from_f64(&values, [n], dtype, device)
     }
 
-    fn random(shape: Shape, dist: RandomDist, dtype: DType, device: &Device) -> Result<Tensor> {
+    /// A random source node. `stream = None` draws the next counters of the device's generator;
+    /// `Some(seed)` uses that seed from counter 0, independent of the device's stream.
+    fn random(
+        shape: Shape,
+        dist: RandomDist,
+        dtype: DType,
+        device: &Device,
+        stream: Option<u64>,
+    ) -> Result<Tensor> {
         if !dtype.is_float() {
             return Err(Error::dtype(
                 "random",
                 format!("dtype {dtype} not supported (float only)"),
             ));
         }
-        let (seed, offset) = device.next_random(shape.numel() as u64);
+        let (seed, offset) = match stream {
+            Some(seed) => (seed, 0),
+            None => device.next_random(shape.numel() as u64),
+        };
         Ok(Tensor::source(
             Op::Random { dist, seed, offset },
             Meta::new(shape, dtype),
@@ -315,12 +326,12 @@ impl Tensor {
 
     /// Uniform in `[0, 1)` from the device's generator (see [`Device::manual_seed`]).
     pub fn rand(shape: impl Into<Shape>, dtype: DType, device: &Device) -> Result<Tensor> {
-        Tensor::random(shape.into(), RandomDist::Uniform, dtype, device)
+        Tensor::random(shape.into(), RandomDist::Uniform, dtype, device, None)
     }
 
     /// Standard normal from the device's generator.
     pub fn randn(shape: impl Into<Shape>, dtype: DType, device: &Device) -> Result<Tensor> {
-        Tensor::random(shape.into(), RandomDist::Normal, dtype, device)
+        Tensor::random(shape.into(), RandomDist::Normal, dtype, device, None)
     }
 
     /// 1 with probability `p`, else 0, from the device's generator.
@@ -336,7 +347,13 @@ impl Tensor {
                 format!("p = {p} is not in [0, 1]"),
             ));
         }
-        Tensor::random(shape.into(), RandomDist::Bernoulli { p }, dtype, device)
+        Tensor::random(
+            shape.into(),
+            RandomDist::Bernoulli { p },
+            dtype,
+            device,
+            None,
+        )
     }
 
     /// Uniform in `[0, 1)` from an explicit seed, independent of the device's stream.
@@ -346,19 +363,7 @@ impl Tensor {
         dtype: DType,
         device: &Device,
     ) -> Result<Tensor> {
-        let shape = shape.into();
-        if !dtype.is_float() {
-            return Err(Error::dtype(
-                "random",
-                format!("dtype {dtype} not supported (float only)"),
-            ));
-        }
-        let op = Op::Random {
-            dist: RandomDist::Uniform,
-            seed,
-            offset: 0,
-        };
-        Ok(Tensor::source(op, Meta::new(shape, dtype), device))
+        Tensor::random(shape.into(), RandomDist::Uniform, dtype, device, Some(seed))
     }
 
     /// Standard normal from an explicit seed.
@@ -368,19 +373,7 @@ impl Tensor {
         dtype: DType,
         device: &Device,
     ) -> Result<Tensor> {
-        let shape = shape.into();
-        if !dtype.is_float() {
-            return Err(Error::dtype(
-                "random",
-                format!("dtype {dtype} not supported (float only)"),
-            ));
-        }
-        let op = Op::Random {
-            dist: RandomDist::Normal,
-            seed,
-            offset: 0,
-        };
-        Ok(Tensor::source(op, Meta::new(shape, dtype), device))
+        Tensor::random(shape.into(), RandomDist::Normal, dtype, device, Some(seed))
     }
 
     // ----- accessors -----
