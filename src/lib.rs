@@ -3,6 +3,8 @@
 //! This crate re-exports the parts: [`graph`] (tensors, lazy graph, autodiff), [`cpu`] (the reference
 //! backend), [`wgpu`] (the GPU backend), [`nn`] (layers, losses, optimizers) and [`data`] (datasets).
 
+pub mod models;
+
 pub use wgrad_cpu as cpu;
 pub use wgrad_data as data;
 pub use wgrad_graph as graph;

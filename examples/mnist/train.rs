@@ -1,0 +1,293 @@
+//! The training run: model, optimizer, the state a checkpoint carries, and the epoch loop.
+
+use std::path::Path;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use wgrad::data::{Loader, LoaderConfig, Mnist};
+use wgrad::models::{batch_tensors, predict, ModelConfig, Recipe, CLASSES};
+use wgrad::nn::{
+    checkpoint, cross_entropy, predictions, Adam, AdamConfig, AdamW, AdamWConfig, ConfusionMatrix,
+    LrSchedule, Module, OneCycleLr, Optimizer, OptimizerState, Param, Sequential, Sgd, SgdConfig,
+};
+use wgrad::{Device, Tensor};
+
+use crate::{BoxResult, OptimizerKind};
+
+/// Batch size for evaluation: larger than training batches, since there is no backward pass to hold.
+const EVAL_BATCH: usize = 500;
+
+/// What one epoch measured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (with dropout active).
+    pub train_loss: f64,
+    /// Accuracy on the training batches as they were trained (running accuracy, dropout active).
+    pub train_accuracy: f64,
+    pub test_accuracy: f64,
+    /// Wall time of the training part of the epoch (evaluation excluded).
+    pub seconds: f64,
+    pub samples_per_sec: f64,
+}
+
+/// Everything besides tensors that a resumed run needs; stored as the checkpoint's `config` metadata, so a
+/// checkpoint alone says which model to build, how to continue, and what the curves so far looked like.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunState {
+    pub model: ModelConfig,
+    pub optimizer: OptimizerKind,
+    pub recipe: Recipe,
+    pub seed: u64,
+    pub epochs_done: usize,
+    pub history: Vec<EpochStats>,
+}
+
+/// The three update rules behind one type, so the run is not generic over the rule.
+#[derive(Debug)]
+enum AnyOptimizer {
+    Sgd(Sgd),
+    Adam(Adam),
+    AdamW(AdamW),
+}
+
+impl AnyOptimizer {
+    fn new(kind: OptimizerKind, params: Vec<Param>, lr: f64) -> Self {
+        match kind {
+            OptimizerKind::Sgd => AnyOptimizer::Sgd(Optimizer::new(
+                params,
+                SgdConfig {
+                    momentum: 0.9,
+                    ..SgdConfig::new(lr)
+                },
+            )),
+            OptimizerKind::Adam => AnyOptimizer::Adam(Optimizer::new(
+                params,
+                AdamConfig {
+                    lr,
+                    ..Default::default()
+                },
+            )),
+            OptimizerKind::Adamw => AnyOptimizer::AdamW(Optimizer::new(
+                params,
+                AdamWConfig {
+                    lr,
+                    ..Default::default()
+                },
+            )),
+        }
+    }
+
+    fn state(&self) -> &dyn OptimizerState {
+        match self {
+            AnyOptimizer::Sgd(o) => o,
+            AnyOptimizer::Adam(o) => o,
+            AnyOptimizer::AdamW(o) => o,
+        }
+    }
+
+    fn state_mut(&mut self) -> &mut dyn OptimizerState {
+        match self {
+            AnyOptimizer::Sgd(o) => o,
+            AnyOptimizer::Adam(o) => o,
+            AnyOptimizer::AdamW(o) => o,
+        }
+    }
+
+    /// Sets the learning rate, then backward + update + `extra`, realized together (one submit).
+    fn step_with(&mut self, lr: f64, loss: &Tensor, extra: &[&Tensor]) -> wgrad::Result<Tensor> {
+        match self {
+            AnyOptimizer::Sgd(o) => {
+                o.set_lr(lr);
+                o.step_with(loss, extra)
+            }
+            AnyOptimizer::Adam(o) => {
+                o.set_lr(lr);
+                o.step_with(loss, extra)
+            }
+            AnyOptimizer::AdamW(o) => {
+                o.set_lr(lr);
+                o.step_with(loss, extra)
+            }
+        }
+    }
+}
+
+/// The end of a run: its curves and the final evaluation on the test set.
+#[derive(Debug)]
+pub struct Outcome {
+    pub history: Vec<EpochStats>,
+    pub confusion: ConfusionMatrix,
+}
+
+/// A model with its optimizer and run state.
+#[derive(Debug)]
+pub struct Run {
+    pub state: RunState,
+    model: Sequential,
+    opt: AnyOptimizer,
+}
+
+/// The device's random stream for `epoch`: reseeding per epoch makes the dropout masks of a resumed run the
+/// ones an uninterrupted run would have drawn (Philox streams with different keys are independent).
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed ^ ((epoch as u64 + 1) << 40)
+}
+
+impl Run {
+    /// A new model with weights drawn from `seed`.
+    pub fn fresh(
+        model: ModelConfig,
+        recipe: Recipe,
+        optimizer: OptimizerKind,
+        seed: u64,
+        dev: &Device,
+    ) -> BoxResult<Run> {
+        dev.manual_seed(seed);
+        let net = model.build(dev)?;
+        let opt = AnyOptimizer::new(optimizer, net.params(), recipe.max_lr);
+        let state = RunState {
+            model,
+            optimizer,
+            recipe,
+            seed,
+            epochs_done: 0,
+            history: Vec::new(),
+        };
+        Ok(Run {
+            state,
+            model: net,
+            opt,
+        })
+    }
+
+    /// The run saved in `path`: model, optimizer state, recipe and history. `epochs` replaces the total.
+    pub fn resume(path: &Path, epochs: Option<usize>, dev: &Device) -> BoxResult<Run> {
+        let mut state: RunState = checkpoint::load_config(path)?;
+        let net = state.model.build(dev)?;
+        let mut opt = AnyOptimizer::new(state.optimizer, net.params(), state.recipe.max_lr);
+        checkpoint::load(path, &net, Some(opt.state_mut()))?;
+        if let Some(e) = epochs {
+            state.recipe.epochs = e;
+        }
+        println!(
+            "resumed {} after epoch {} (checkpoint settings replace --model, --optimizer, --lr, --batch-size)",
+            path.display(),
+            state.epochs_done
+        );
+        Ok(Run {
+            state,
+            model: net,
+            opt,
+        })
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.model.num_params()
+    }
+
+    /// Trains the remaining epochs, evaluating and checkpointing to `save` after each, then evaluates on the
+    /// test set once more for the confusion matrix.
+    pub fn train(
+        mut self,
+        train: &Mnist,
+        test: &Mnist,
+        save: &Path,
+        dev: &Device,
+    ) -> BoxResult<Outcome> {
+        let recipe = self.state.recipe;
+        let loader = Loader::new(
+            train,
+            LoaderConfig {
+                batch_size: recipe.batch_size,
+                seed: self.state.seed,
+                ..Default::default()
+            },
+        )?;
+        let schedule = OneCycleLr::new(recipe.max_lr, (recipe.epochs * loader.len()).max(1));
+        for epoch in self.state.epochs_done..recipe.epochs {
+            let stats = self.epoch(&loader, &schedule, epoch, test, dev)?;
+            println!(
+                "epoch {:>2}/{}: loss {:.4}, train acc {:.2}%, test acc {:.2}%, {:.1} s, {:.0} samples/s",
+                epoch + 1,
+                recipe.epochs,
+                stats.train_loss,
+                100.0 * stats.train_accuracy,
+                100.0 * stats.test_accuracy,
+                stats.seconds,
+                stats.samples_per_sec
+            );
+            self.state.history.push(stats);
+            self.state.epochs_done = epoch + 1;
+            checkpoint::save(save, &self.model, Some(self.opt.state()), &self.state)?;
+        }
+        let (predicted, actual) = predict(&mut self.model, test, EVAL_BATCH, dev)?;
+        let confusion = ConfusionMatrix::from_labels(&actual, &predicted, CLASSES)?;
+        Ok(Outcome {
+            history: self.state.history,
+            confusion,
+        })
+    }
+
+    /// One pass over the training set, then the test accuracy.
+    fn epoch(
+        &mut self,
+        loader: &Loader<&Mnist>,
+        schedule: &OneCycleLr,
+        epoch: usize,
+        test: &Mnist,
+        dev: &Device,
+    ) -> BoxResult<EpochStats> {
+        dev.manual_seed(epoch_seed(self.state.seed, epoch));
+        let bar = progress_bar(loader.dataset().len(), epoch, self.state.recipe.epochs)?;
+        let start = Instant::now();
+        let (mut loss_sum, mut hits, mut seen) = (0.0, 0usize, 0usize);
+        for (i, batch) in loader.epoch(epoch).enumerate() {
+            let (x, y) = batch_tensors(&batch, dev)?;
+            let logits = self.model.forward(&x)?;
+            let loss = cross_entropy(&logits, &y)?;
+            let lr = schedule.lr(epoch * loader.len() + i);
+            // Loss and logits come back from the same realize as the update: no second pass.
+            loss_sum += self.opt.step_with(lr, &loss, &[&logits])?.item()?;
+            let predicted = predictions(&logits)?;
+            hits += predicted
+                .iter()
+                .zip(&batch.labels)
+                .filter(|(p, a)| p == a)
+                .count();
+            seen += batch.batch_size;
+            bar.inc(batch.batch_size as u64);
+            bar.set_message(format!(
+                "loss {:.4}  acc {:.2}%",
+                loss_sum / (i + 1) as f64,
+                100.0 * hits as f64 / seen as f64
+            ));
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let (predicted, actual) = predict(&mut self.model, test, EVAL_BATCH, dev)?;
+        Ok(EpochStats {
+            epoch: epoch + 1,
+            train_loss: loss_sum / loader.len().max(1) as f64,
+            train_accuracy: hits as f64 / seen.max(1) as f64,
+            test_accuracy: wgrad::nn::accuracy(&predicted, &actual)?,
+            seconds,
+            samples_per_sec: seen as f64 / seconds.max(1e-9),
+        })
+    }
+}
+
+/// A bar over the epoch's samples showing loss, running accuracy and samples/s. indicatif hides it when
+/// stderr is not a terminal, so logs get only the per-epoch lines.
+fn progress_bar(samples: usize, epoch: usize, epochs: usize) -> BoxResult<ProgressBar> {
+    let bar = ProgressBar::new(samples as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} {per_sec:>12} eta {eta:>3}  {msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("epoch {}/{}", epoch + 1, epochs));
+    Ok(bar)
+}
