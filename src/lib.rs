@@ -1,7 +1,7 @@
-//! wgrad: a training-capable tensor library whose GPU backend runs WGSL compute shaders through wgpu.
-//!
 //! This crate re-exports the parts: [`graph`] (tensors, lazy graph, autodiff), [`cpu`] (the reference
 //! backend), [`wgpu`] (the GPU backend), [`nn`] (layers, losses, optimizers) and [`data`] (datasets).
+//! The README below is compiled as a doctest, so its example stays true.
+#![doc = include_str!("../README.md")]
 
 pub mod models;
 
@@ -15,15 +15,26 @@ pub use wgrad_graph::{
     grad, no_grad, realize, Conv2dParams, DType, Device, Element, Error, Result, Shape, Tensor,
 };
 
-/// The CPU reference backend: slow, exact, always available.
+/// The CPU reference backend: slow, exact, always available. Every call returns the same device (and so
+/// the same random stream), so tensors made by different parts of a program can meet in one op.
 pub fn cpu_device() -> Device {
-    Device::new(wgrad_cpu::CpuBackend)
+    static CPU: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+    CPU.get_or_init(|| Device::new(wgrad_cpu::CpuBackend::default()))
+        .clone()
 }
 
 /// The best GPU adapter wgpu finds (hardware first, then software adapters such as lavapipe); see
-/// `wgrad_wgpu` for `WGRAD_BACKEND` and `WGRAD_ADAPTER`.
+/// `wgrad_wgpu` for `WGRAD_BACKEND` and `WGRAD_ADAPTER`. The device is created once per process; later
+/// calls return the same one.
 pub fn gpu_device() -> Result<Device> {
-    Ok(Device::new(wgrad_wgpu::WgpuBackend::new()?))
+    static GPU: std::sync::Mutex<Option<Device>> = std::sync::Mutex::new(None);
+    let mut gpu = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(d) = gpu.as_ref() {
+        return Ok(d.clone());
+    }
+    let d = Device::new(wgrad_wgpu::WgpuBackend::new()?);
+    *gpu = Some(d.clone());
+    Ok(d)
 }
 
 /// A GPU if there is one, else the CPU backend (with a message on stderr saying so).
