@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use wgrad::data::{Loader, LoaderConfig, Mnist};
 use wgrad::models::{batch_tensors, predict, ModelConfig, Recipe, CLASSES};
 use wgrad::nn::{
-    checkpoint, cross_entropy, predictions, Adam, AdamConfig, AdamW, AdamWConfig, ConfusionMatrix,
-    LrSchedule, Module, OneCycleLr, Optimizer, OptimizerState, Param, Sequential, Sgd, SgdConfig,
+    accuracy, checkpoint, cross_entropy, predictions, Adam, AdamConfig, AdamW, AdamWConfig,
+    ConfusionMatrix, LrSchedule, Module, OneCycleLr, Optimizer, OptimizerState, Param, Sequential,
+    Sgd, SgdConfig,
 };
 use wgrad::{Device, Tensor};
 
@@ -187,8 +188,8 @@ impl Run {
         self.model.num_params()
     }
 
-    /// Trains the remaining epochs, evaluating and checkpointing to `save` after each, then evaluates on the
-    /// test set once more for the confusion matrix.
+    /// Trains the remaining epochs, evaluating on `test` and checkpointing to `save` after each; the
+    /// confusion matrix is the last evaluation's.
     pub fn train(
         mut self,
         train: &Mnist,
@@ -206,23 +207,23 @@ impl Run {
             },
         )?;
         let schedule = OneCycleLr::new(recipe.max_lr, (recipe.epochs * loader.len()).max(1));
+        // The last epoch's test predictions give the confusion matrix; evaluate again only when no epoch
+        // ran (a resumed run that is already complete).
+        let mut last = None;
         for epoch in self.state.epochs_done..recipe.epochs {
-            let stats = self.epoch(&loader, &schedule, epoch, test, dev)?;
-            println!(
-                "epoch {:>2}/{}: loss {:.4}, train acc {:.2}%, test acc {:.2}%, {:.1} s, {:.0} samples/s",
-                epoch + 1,
-                recipe.epochs,
-                stats.train_loss,
-                100.0 * stats.train_accuracy,
-                100.0 * stats.test_accuracy,
-                stats.seconds,
-                stats.samples_per_sec
-            );
+            let mut stats = self.epoch(&loader, &schedule, epoch, dev)?;
+            let (predicted, actual) = predict(&mut self.model, test, EVAL_BATCH, dev)?;
+            stats.test_accuracy = accuracy(&predicted, &actual)?;
+            print_epoch(&stats, recipe.epochs);
             self.state.history.push(stats);
             self.state.epochs_done = epoch + 1;
             checkpoint::save(save, &self.model, Some(self.opt.state()), &self.state)?;
+            last = Some((predicted, actual));
         }
-        let (predicted, actual) = predict(&mut self.model, test, EVAL_BATCH, dev)?;
+        let (predicted, actual) = match last {
+            Some(p) => p,
+            None => predict(&mut self.model, test, EVAL_BATCH, dev)?,
+        };
         let confusion = ConfusionMatrix::from_labels(&actual, &predicted, CLASSES)?;
         Ok(Outcome {
             history: self.state.history,
@@ -230,13 +231,12 @@ impl Run {
         })
     }
 
-    /// One pass over the training set, then the test accuracy.
+    /// One pass over the training set; the caller fills in `test_accuracy`.
     fn epoch(
         &mut self,
         loader: &Loader<&Mnist>,
         schedule: &OneCycleLr,
         epoch: usize,
-        test: &Mnist,
         dev: &Device,
     ) -> BoxResult<EpochStats> {
         dev.manual_seed(epoch_seed(self.state.seed, epoch));
@@ -266,16 +266,28 @@ impl Run {
         }
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        let (predicted, actual) = predict(&mut self.model, test, EVAL_BATCH, dev)?;
         Ok(EpochStats {
             epoch: epoch + 1,
             train_loss: loss_sum / loader.len().max(1) as f64,
             train_accuracy: hits as f64 / seen.max(1) as f64,
-            test_accuracy: wgrad::nn::accuracy(&predicted, &actual)?,
+            test_accuracy: f64::NAN,
             seconds,
             samples_per_sec: seen as f64 / seconds.max(1e-9),
         })
     }
+}
+
+/// One line per epoch: the record that remains in a log, where the progress bar is hidden.
+fn print_epoch(stats: &EpochStats, epochs: usize) {
+    println!(
+        "epoch {:>2}/{epochs}: loss {:.4}, train acc {:.2}%, test acc {:.2}%, {:.1} s, {:.0} samples/s",
+        stats.epoch,
+        stats.train_loss,
+        100.0 * stats.train_accuracy,
+        100.0 * stats.test_accuracy,
+        stats.seconds,
+        stats.samples_per_sec
+    );
 }
 
 /// A bar over the epoch's samples showing loss, running accuracy and samples/s. indicatif hides it when
