@@ -19,7 +19,7 @@ pub use wgrad_graph::{
 /// the same random stream), so tensors made by different parts of a program can meet in one op.
 pub fn cpu_device() -> Device {
     static CPU: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
-    CPU.get_or_init(|| Device::new(wgrad_cpu::CpuBackend::default()))
+    CPU.get_or_init(|| Device::new(wgrad_cpu::CpuBackend))
         .clone()
 }
 

@@ -145,8 +145,8 @@ fn bad_constructor_arguments_are_errors() {
 
 #[test]
 fn mixing_devices_is_an_error() {
-    let a = Device::new(wgrad::cpu::CpuBackend::default());
-    let b = Device::new(wgrad::cpu::CpuBackend::default());
+    let a = Device::new(wgrad::cpu::CpuBackend);
+    let b = Device::new(wgrad::cpu::CpuBackend);
     let err = message(&f32s(&[2], &a) + &f32s(&[2], &b));
     assert_eq!(err, "add: tensors live on different devices (cpu and cpu)");
 }

@@ -20,7 +20,7 @@ fn close(a: &[f64], b: &[f64], tol: f64) {
     }
 }
 
-/// 1. f = (x + y)·z at (-2, 5, -4): f = -12, ∂f/∂x = ∂f/∂y = z = -4, ∂f/∂z = x + y = 3.
+/// Seed example 1: f = (x + y)·z at (-2, 5, -4): f = -12, ∂f/∂x = ∂f/∂y = z = -4, ∂f/∂z = x + y = 3.
 #[test]
 fn seed01_gradient_of_a_product_of_a_sum() {
     let (x, y, z) = (p(&[-2.0], &[]), p(&[5.0], &[]), p(&[-4.0], &[]));
@@ -31,7 +31,7 @@ fn seed01_gradient_of_a_product_of_a_sum() {
     assert_eq!((g(&x), g(&y), g(&z)), (-4.0, -4.0, 3.0));
 }
 
-/// 2. XOR with one ReLU layer: relu(XW + c)·w + b = [0, 1, 1, 0].
+/// Seed example 2: XOR with one ReLU layer: relu(XW + c)·w + b = [0, 1, 1, 0].
 #[test]
 fn seed02_xor_with_one_relu_layer() {
     let x = t(&[0., 0., 0., 1., 1., 0., 1., 1.], &[4, 2]);
@@ -52,7 +52,7 @@ fn seed02_xor_with_one_relu_layer() {
     assert_eq!(out.to_vec::<f64>().unwrap(), vec![0., 1., 1., 0.]);
 }
 
-/// 3. L(w) = (1.5w - 0.5)², dL/dw = 4.5w - 1.5, lr 0.1 from w = 0.8: 0.59, 0.4745, … → 1/3.
+/// Seed example 3: L(w) = (1.5w - 0.5)², dL/dw = 4.5w - 1.5, lr 0.1 from w = 0.8: 0.59, 0.4745, … → 1/3.
 #[test]
 fn seed03_scalar_gradient_descent() {
     let expected = [0.59, 0.4745, 0.410975, 0.37603625, 0.3568199375];
@@ -72,7 +72,7 @@ fn seed03_scalar_gradient_descent() {
     assert!((w - 1.0 / 3.0).abs() < 1e-12);
 }
 
-/// 4. One linear-regression step (bias gradient summed over the batch).
+/// Seed example 4: One linear-regression step (bias gradient summed over the batch).
 #[test]
 fn seed04_one_linear_regression_step() {
     let x = t(&[1., 3., 6., 5.], &[4]);
@@ -92,7 +92,7 @@ fn seed04_one_linear_regression_step() {
     close(&[5.0 - 0.01 * gw, 1.0 - 0.01 * gb], &[4.5175, 0.9], 1e-12);
 }
 
-/// 7. σ' = σ(1 - σ); tanh z = 2σ(2z) - 1; softmax([z, 0])₀ = σ(z); log-softmax stays finite at ±1000.
+/// Seed example 7: σ' = σ(1 - σ); tanh z = 2σ(2z) - 1; softmax([z, 0])₀ = σ(z); log-softmax stays finite at ±1000.
 #[test]
 fn seed07_identities() {
     let zs: Vec<f64> = (-6..=6).map(|i| i as f64 * 0.7).collect();
@@ -130,7 +130,7 @@ fn seed07_identities() {
     assert_eq!(ls, vec![0.0, -1000.0, -2000.0]);
 }
 
-/// 8. f = ‖Wx‖², q = Wx: ∇_W f = 2·q·xᵀ, ∇_x f = 2·Wᵀ·q.
+/// Seed example 8: f = ‖Wx‖², q = Wx: ∇_W f = 2·q·xᵀ, ∇_x f = 2·Wᵀ·q.
 #[test]
 fn seed08_gradients_of_a_squared_norm() {
     let wv = common::uniform(12, 8, -1.0, 1.0);
@@ -149,7 +149,7 @@ fn seed08_gradients_of_a_squared_norm() {
     close(&x.grad().unwrap().to_vec::<f64>().unwrap(), &gx, 1e-12);
 }
 
-/// 9. A 280×320 image convolved with the 1×2 kernel [1, -1]: 280×319 outputs, 3 flops each.
+/// Seed example 9: A 280×320 image convolved with the 1×2 kernel [1, -1]: 280×319 outputs, 3 flops each.
 #[test]
 fn seed09_edge_detection_by_convolution() {
     let img = common::uniform(280 * 320, 10, 0.0, 1.0);
@@ -165,7 +165,7 @@ fn seed09_edge_detection_by_convolution() {
     }
 }
 
-/// 10. x' = x + ε·sign(∇ₓ J): the gradient with respect to the input raises the loss.
+/// Seed example 10: x' = x + ε·sign(∇ₓ J): the gradient with respect to the input raises the loss.
 #[test]
 fn seed10_adversarial_step_uses_the_input_gradient() {
     let w = t(&common::uniform(8, 11, -1.0, 1.0), &[8, 1]);
@@ -187,7 +187,7 @@ fn seed10_adversarial_step_uses_the_input_gradient() {
     let gx = grad(&j, &[&x], None).unwrap().remove(0).unwrap();
     let x_adv = x
         .detach()
-        .add(&gx.sign().unwrap().mul(0.1).unwrap())
+        .add(gx.sign().unwrap().mul(0.1).unwrap())
         .unwrap();
     assert!(loss(&x_adv).item().unwrap() > j.item().unwrap());
 }
@@ -203,8 +203,9 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
         b.swap(c, piv);
         for r in c + 1..n {
             let f = a[r][c] / a[c][c];
-            for k in c..n {
-                a[r][k] -= f * a[c][k];
+            let pivot_row = a[c].clone();
+            for (ark, ack) in a[r].iter_mut().zip(&pivot_row).skip(c) {
+                *ark -= f * ack;
             }
             b[r] -= f * b[c];
         }
@@ -216,8 +217,8 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
     x
 }
 
-/// 11. Normal equations on the housing data, then mini-batch gradient descent on standardized features
-/// reaching the same prediction for (4000, 4).
+/// Seed example 11: Normal equations on the housing data, then mini-batch gradient descent on standardized
+/// features reaching the same prediction for (4000, 4).
 #[test]
 fn seed11_normal_equations_and_minibatch_descent_agree() {
     let rows = [
@@ -283,7 +284,7 @@ fn seed11_normal_equations_and_minibatch_descent_agree() {
     );
 }
 
-/// 15. Scaled dot-product attention: scores 112 and 96 over √64 = 8 are 14 and 12; softmax [0.880797,
+/// Seed example 15: Scaled dot-product attention: scores 112 and 96 over √64 = 8 are 14 and 12; softmax [0.880797,
 /// 0.119203].
 #[test]
 fn seed15_scaled_dot_product_attention() {
@@ -309,7 +310,7 @@ fn seed15_scaled_dot_product_attention() {
     close(&attn, &[0.880797, 0.119203], 1e-6);
 }
 
-/// 16. All-reduce (sum) of four workers' vectors: everyone ends with [37, 37, 36, 43].
+/// Seed example 16: All-reduce (sum) of four workers' vectors: everyone ends with [37, 37, 36, 43].
 #[test]
 fn seed16_all_reduce_sum() {
     let workers = t(
