@@ -288,6 +288,55 @@ fn reduce_matches_cpu_over_axis_sets() {
     }
 }
 
+/// Few outputs over a long reduced range: the backend splits sum/max/min into passes (partials per chunk, then
+/// the partials); argmax/argmin stay single-pass.
+#[test]
+fn reduce_to_few_outputs_matches_cpu() {
+    let Some(gpu) = backend_or_skip() else { return };
+    let ints = |i: usize| ((i * 37) % 101) as f64 - 50.0;
+    for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
+        for (dtype, gen) in [
+            (DType::F32, &wave as &dyn Fn(usize) -> f64),
+            (DType::I32, &ints),
+        ] {
+            // to 1 output: 120,000 contiguous elements, and 120,000 through a permuted (strided) view
+            let x = In::new(&[120_000], dtype, gen);
+            check(&gpu, &Op::Reduce { op, axes: vec![0] }, &[x]);
+            let t = In::new(&[300, 400], dtype, gen).view(|l| l.permute(&[1, 0]));
+            check(
+                &gpu,
+                &Op::Reduce {
+                    op,
+                    axes: vec![0, 1],
+                },
+                &[t],
+            );
+            // to 3 outputs over 40,000 each (120,000 elements), kept axis strided (permuted to the front)
+            let t = In::new(&[200, 200, 3], dtype, gen).view(|l| l.permute(&[2, 0, 1]));
+            check(
+                &gpu,
+                &Op::Reduce {
+                    op,
+                    axes: vec![1, 2],
+                },
+                &[t],
+            );
+            // to 3 outputs, reduced axis first: each output reads stride 3
+            let t = In::new(&[40_000, 3], dtype, gen);
+            check(&gpu, &Op::Reduce { op, axes: vec![0] }, &[t]);
+        }
+        // 2^22 elements: 1024 partials per output in the second pass
+        let x = In::new(&[1 << 22], DType::F32, |i| {
+            ((i * 7919) % 1001) as f64 * 0.25
+        });
+        check(&gpu, &Op::Reduce { op, axes: vec![0] }, &[x]);
+    }
+    for op in [ReduceOp::ArgMax, ReduceOp::ArgMin] {
+        let x = In::new(&[120_000], DType::F32, |i| ((i * 31) % 7) as f64);
+        check(&gpu, &Op::Reduce { op, axes: vec![0] }, &[x]);
+    }
+}
+
 #[test]
 fn movement_matches_cpu() {
     let Some(gpu) = backend_or_skip() else { return };

@@ -1,6 +1,6 @@
 //! Reductions over any set of axes of a strided input (`shaders/reduce.wgsl`).
 
-use wgrad_graph::{Buffer, DType, Error, Input, Meta, ReduceOp, Result};
+use wgrad_graph::{Buffer, DType, Error, Input, Meta, ReduceOp, Result, Shape};
 
 use crate::engine::{Dispatch, Grid, Recorder, Shader};
 use crate::kernels::strided::coalesce;
@@ -13,6 +13,13 @@ pub static SHADER: Shader = Shader {
 pub const WG: u32 = 256;
 /// Most kept (and, separately, reduced) dims after coalescing.
 pub const MAX_GROUP_RANK: usize = 4;
+/// A sum/max/min with fewer outputs than this over more than [`SPLIT_MIN_RED`] reduced elements is split into
+/// passes (see [`reduce`]): one workgroup per output would leave most of the GPU idle.
+pub const SPLIT_MAX_OUT: usize = 512;
+/// The reduced length above which a reduction to few outputs is split.
+pub const SPLIT_MIN_RED: usize = 8192;
+/// Reduced elements per workgroup in a split pass (16 per invocation at WG = 256).
+pub const CHUNK: usize = 4096;
 
 pub fn entry(op: ReduceOp) -> &'static str {
     match op {
@@ -68,6 +75,66 @@ fn u32_of(op: &'static str, v: usize) -> Result<u32> {
     })
 }
 
+/// One dispatch of the reduce kernel: workgroup w reduces chunk w % nchunk (of `chunk` elements) of output
+/// w / nchunk and writes out[w].
+#[allow(clippy::too_many_arguments)]
+fn dispatch(
+    rec: &mut Recorder,
+    op: ReduceOp,
+    x: &Buffer,
+    dtype: DType,
+    offset: usize,
+    (nout, ks, kst): (usize, &[usize], &[usize]),
+    (nred, rs, rst): (usize, &[usize], &[usize]),
+    (nchunk, chunk): (usize, usize),
+    out: &Buffer,
+) -> Result<()> {
+    let name = op.name();
+    let groups = nout
+        .checked_mul(nchunk)
+        .ok_or_else(|| Error::LimitExceeded {
+            op: name,
+            what: "workgroups".to_string(),
+            value: u64::MAX,
+            limit_name: "u32 index range",
+            limit: u32::MAX as u64,
+        })?;
+    let mut p = vec![0u32; 24];
+    p[0] = u32_of(name, groups)?;
+    p[1] = u32_of(name, nred)?;
+    p[2] = ks.len() as u32;
+    p[3] = rs.len() as u32;
+    p[4] = u32_of(name, offset)?;
+    p[5] = u32_of(name, nchunk)?;
+    p[6] = u32_of(name, chunk)?;
+    for d in 0..ks.len() {
+        p[8 + d] = u32_of(name, ks[d])?;
+        p[12 + d] = u32_of(name, kst[d])?;
+    }
+    for d in 0..rs.len() {
+        p[16 + d] = u32_of(name, rs[d])?;
+        p[20 + d] = u32_of(name, rst[d])?;
+    }
+    rec.dispatch(Dispatch {
+        shader: &SHADER,
+        entry: entry(op),
+        dtype,
+        overrides: &[("WG", WG as f64)],
+        inputs: &[x],
+        output: out,
+        params: &p,
+        grid: Grid::Linear(u32_of(name, groups)?),
+    })
+}
+
+/// Reduces `x` over `axes` into a fresh buffer for `out`.
+///
+/// One workgroup per output element is fine when there are many outputs, but a sum/max/min to a few outputs
+/// over a long reduced range (`nout < SPLIT_MAX_OUT`, `nred > SPLIT_MIN_RED`; e.g. the sum of all elements)
+/// would run on a handful of workgroups. Those are split: pass 1 reduces chunks of [`CHUNK`] elements into
+/// partials [nout, nchunk] (one workgroup per (output, chunk)), the next pass reduces the partials, split again
+/// while still long. All passes are dispatches in the same [`Recorder`] (one submit). argmax/argmin stay
+/// single-pass: a second pass would need (value, index) pairs from pass 1.
 pub fn reduce(
     rec: &mut Recorder,
     op: ReduceOp,
@@ -87,30 +154,46 @@ pub fn reduce(
     let (rs, rst) = split(false);
     let (nout, ks, kst) = group(name, "kept", &ks, &kst)?;
     let (nred, rs, rst) = group(name, "reduced", &rs, &rst)?;
-    let mut p = vec![0u32; 24];
-    p[0] = u32_of(name, nout)?;
-    p[1] = u32_of(name, nred)?;
-    p[2] = ks.len() as u32;
-    p[3] = rs.len() as u32;
-    p[4] = u32_of(name, x.layout.offset)?;
-    for d in 0..ks.len() {
-        p[8 + d] = u32_of(name, ks[d])?;
-        p[12 + d] = u32_of(name, kst[d])?;
-    }
-    for d in 0..rs.len() {
-        p[16 + d] = u32_of(name, rs[d])?;
-        p[20 + d] = u32_of(name, rst[d])?;
-    }
+    let splittable = matches!(op, ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min);
     let buffer = rec.output(out)?;
-    rec.dispatch(Dispatch {
-        shader: &SHADER,
-        entry: entry(op),
-        dtype: x.dtype,
-        overrides: &[("WG", WG as f64)],
-        inputs: &[x.buffer],
-        output: &buffer,
-        params: &p,
-        grid: Grid::Linear(u32_of(name, nout)?),
-    })?;
-    Ok(buffer)
+    // the pass being recorded: its input, offset, reduced length and the kept/reduced groups it reads
+    let mut partials: Option<Buffer> = None;
+    let mut offset = x.layout.offset;
+    let (mut nred, mut ks, mut kst, mut rs, mut rst) = (nred, ks, kst, rs, rst);
+    loop {
+        let input = partials.as_ref().unwrap_or(x.buffer);
+        if !(splittable && nout > 0 && nout < SPLIT_MAX_OUT && nred > SPLIT_MIN_RED) {
+            dispatch(
+                rec,
+                op,
+                input,
+                x.dtype,
+                offset,
+                (nout, &ks, &kst),
+                (nred, &rs, &rst),
+                (1, nred),
+                &buffer,
+            )?;
+            return Ok(buffer);
+        }
+        let nchunk = nred.div_ceil(CHUNK);
+        let next = rec.output(&Meta::new(Shape::new(vec![nout, nchunk]), x.dtype))?;
+        dispatch(
+            rec,
+            op,
+            input,
+            x.dtype,
+            offset,
+            (nout, &ks, &kst),
+            (nred, &rs, &rst),
+            (nchunk, CHUNK),
+            &next,
+        )?;
+        // the partials are contiguous [nout, nchunk]: the next pass reduces their last axis
+        partials = Some(next);
+        offset = 0;
+        nred = nchunk;
+        (ks, kst) = (vec![nout], vec![nchunk]);
+        (rs, rst) = (vec![nchunk], vec![1]);
+    }
 }
