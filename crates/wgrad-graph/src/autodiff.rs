@@ -47,11 +47,16 @@ pub fn grad(
     wrt: &[&Tensor],
     seed: Option<&Tensor>,
 ) -> Result<Vec<Option<Tensor>>> {
-    let grads = propagate(output, seed)?;
+    let (grads, _) = propagate(output, seed)?;
     Ok(wrt.iter().map(|t| grads.get(&t.id()).cloned()).collect())
 }
 
-fn propagate(output: &Tensor, seed: Option<&Tensor>) -> Result<HashMap<u64, Tensor>> {
+/// Propagates gradients from `output` back through the graph. Returns the gradient of every node on a
+/// grad path, and those nodes in the order walked (output first), so callers need not walk again.
+fn propagate(
+    output: &Tensor,
+    seed: Option<&Tensor>,
+) -> Result<(HashMap<u64, Tensor>, Vec<Tensor>)> {
     if !output.requires_grad() {
         return Err(Error::Backward {
             msg: format!(
@@ -84,7 +89,8 @@ fn propagate(output: &Tensor, seed: Option<&Tensor>) -> Result<HashMap<u64, Tens
     };
     let mut grads: HashMap<u64, Tensor> = HashMap::new();
     grads.insert(output.id(), seed);
-    for node in backward_order(output) {
+    let order = backward_order(output);
+    for node in &order {
         let Some(g) = grads.get(&node.id()).cloned() else {
             continue;
         };
@@ -92,7 +98,7 @@ fn propagate(output: &Tensor, seed: Option<&Tensor>) -> Result<HashMap<u64, Tens
         if inputs.is_empty() {
             continue;
         }
-        let contributions = vjp(&node, &inputs, &g)?;
+        let contributions = vjp(node, &inputs, &g)?;
         if contributions.len() != inputs.len() {
             return Err(Error::Backward {
                 msg: format!(
@@ -120,7 +126,7 @@ fn propagate(output: &Tensor, seed: Option<&Tensor>) -> Result<HashMap<u64, Tens
             grads.insert(input.id(), total);
         }
     }
-    Ok(grads)
+    Ok((grads, order))
 }
 
 impl Tensor {
@@ -132,8 +138,8 @@ impl Tensor {
 
     /// [`Tensor::backward`] with an explicit seed gradient (for non-scalar outputs).
     pub fn backward_with(&self, seed: Option<&Tensor>) -> Result<()> {
-        let grads = propagate(self, seed)?;
-        let leaves = backward_order(self)
+        let (grads, order) = propagate(self, seed)?;
+        let leaves = order
             .into_iter()
             .filter(|t| *t.op() == Op::Leaf && t.requires_grad());
         for leaf in leaves {
