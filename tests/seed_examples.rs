@@ -256,7 +256,7 @@ fn seed11_normal_equations_and_minibatch_descent_agree() {
         .flat_map(|f| [(f[0] - mean[0]) / std[0], (f[1] - mean[1]) / std[1]])
         .collect();
     let (mut wv, mut b) = (vec![0.0, 0.0], 0.0);
-    for step in 0..4000 {
+    for step in 0..8000 {
         let idx = [(2 * step) % 5, (2 * step + 1) % 5];
         let xb = t(
             &[
@@ -272,14 +272,15 @@ fn seed11_normal_equations_and_minibatch_descent_agree() {
         let r = xb.matmul(&wt).unwrap().add(&bt).unwrap().sub(&yb).unwrap();
         r.mul(&r).unwrap().mean_all().unwrap().backward().unwrap();
         let gw = wt.grad().unwrap().to_vec::<f64>().unwrap();
-        let lr = if step < 3000 { 0.05 } else { 0.005 };
+        // Step decay, so the cycling mini-batch noise dies out and descent settles on the least-squares fit.
+        let lr = [0.05, 0.01, 0.002, 0.0004][step / 2000];
         wv = vec![wv[0] - lr * gw[0], wv[1] - lr * gw[1]];
         b -= lr * bt.grad().unwrap().item().unwrap();
     }
     let z = [(4000.0 - mean[0]) / std[0], (4.0 - mean[1]) / std[1]];
     let gd = b + wv[0] * z[0] + wv[1] * z[1];
     assert!(
-        (gd - 598.683087).abs() < 0.5,
+        (gd - 598.683087).abs() < 0.02,
         "mini-batch descent predicts {gd}"
     );
 }
