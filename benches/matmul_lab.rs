@@ -16,7 +16,7 @@
 use std::time::Instant;
 
 use wgrad::graph::{Backend, Buffer, DType, Layout, Meta, View};
-use wgrad::wgpu::engine::{Dispatch, Grid, Recorder, Shader};
+use wgrad::wgpu::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use wgrad::wgpu::WgpuBackend;
 
 fn leak(s: String) -> &'static str {
@@ -74,8 +74,7 @@ fn run(
             entry,
             dtype: DType::F32,
             overrides: &[],
-            inputs,
-            output: &out,
+            bindings: &Bind::io(inputs, &out),
             params,
             grid,
         })
@@ -555,7 +554,7 @@ fn variants(gpu: &WgpuBackend, n: usize) {
     let layout = Layout::contiguous(vec![1, n, n].into());
     let out = Meta::new(vec![1, n, n], DType::F32);
     for v in Variant::ALL {
-        if v == Variant::Subgroup && !gpu.caps().subgroups {
+        if !wgrad::wgpu::kernels::matmul::available(gpu.caps(), v) {
             continue;
         }
         let mut best = f64::MAX;

@@ -24,6 +24,8 @@ pub struct Caps {
     pub shader_f16: bool,
     pub shader_f64: bool,
     pub subgroups: bool,
+    /// The subgroup width when the adapter has one fixed width (min = max), e.g. 8 on lavapipe with AVX2.
+    pub subgroup_size: Option<u32>,
     pub timestamp_query: bool,
     /// The limits actually granted.
     pub limits: wgpu::Limits,
@@ -191,6 +193,8 @@ impl Gpu {
             shader_f16: granted.contains(wgpu::Features::SHADER_F16),
             shader_f64: granted.contains(wgpu::Features::SHADER_F64),
             subgroups: granted.contains(wgpu::Features::SUBGROUP),
+            subgroup_size: (info.subgroup_min_size == info.subgroup_max_size)
+                .then_some(info.subgroup_min_size),
             timestamp_query: granted.contains(wgpu::Features::TIMESTAMP_QUERY),
             limits: device.limits(),
             adapter_name: info.name.clone(),

@@ -29,6 +29,7 @@ pub use crate::device::Caps;
 use crate::device::{from_wgpu, Gpu};
 use crate::pipeline::Pipelines;
 use crate::pool::{GpuBuffer, Pool, UNIFORM};
+use crate::texture::{Texture, TexturePool};
 
 /// One WGSL file (one kernel family). `source` comes from `include_str!("../../../../shaders/<name>.wgsl")`.
 #[derive(Debug)]
@@ -46,8 +47,49 @@ pub enum Grid {
     Xyz([u32; 3]),
 }
 
-/// One kernel launch. Bindings: inputs `0..n` (read-only storage), output `n` (read-write storage),
-/// params `n+1` (uniform block of u32 words, padded to 16 bytes by the engine).
+/// One resource a kernel binds. A kernel's resources take bindings `0..n` in order; the engine adds the
+/// params block (uniform, u32 words padded to 16 bytes) at binding `n` and, for checked kernels, the device
+/// error flag at `n+1`. Most kernels bind their inputs as `Read` and then one `ReadWrite` output.
+#[derive(Clone, Copy, Debug)]
+pub enum Bind<'a> {
+    /// `var<storage, read>`
+    Read(&'a Buffer),
+    /// `var<storage, read_write>`
+    ReadWrite(&'a Buffer),
+    /// `texture_2d<f32>` of [`crate::texture::FORMAT`], read with `textureLoad`.
+    Texture(&'a Texture),
+    /// `texture_storage_2d<rgba32float, write>`.
+    StorageTexture(&'a Texture),
+}
+
+/// The kind of a [`Bind`]: what a bind group layout is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BindKind {
+    Read,
+    ReadWrite,
+    Texture,
+    StorageTexture,
+}
+
+impl Bind<'_> {
+    pub fn kind(&self) -> BindKind {
+        match self {
+            Bind::Read(_) => BindKind::Read,
+            Bind::ReadWrite(_) => BindKind::ReadWrite,
+            Bind::Texture(_) => BindKind::Texture,
+            Bind::StorageTexture(_) => BindKind::StorageTexture,
+        }
+    }
+
+    /// `inputs` read-only, then `output` read-write: the binding list of most kernels.
+    pub fn io<'a>(inputs: &[&'a Buffer], output: &'a Buffer) -> Vec<Bind<'a>> {
+        let mut v: Vec<Bind<'a>> = inputs.iter().map(|&b| Bind::Read(b)).collect();
+        v.push(Bind::ReadWrite(output));
+        v
+    }
+}
+
+/// One kernel launch.
 #[derive(Debug)]
 pub struct Dispatch<'a> {
     pub shader: &'static Shader,
@@ -56,8 +98,8 @@ pub struct Dispatch<'a> {
     pub dtype: DType,
     /// WGSL `override` constants.
     pub overrides: &'a [(&'static str, f64)],
-    pub inputs: &'a [&'a Buffer],
-    pub output: &'a Buffer,
+    /// Bindings `0..n`, see [`Bind`].
+    pub bindings: &'a [Bind<'a>],
     pub params: &'a [u32],
     pub grid: Grid,
 }
@@ -156,6 +198,7 @@ pub fn decode_device_error(words: [u32; ERROR_FLAG_WORDS]) -> Option<Error> {
 pub struct Engine {
     pub gpu: Gpu,
     pub pool: Arc<Pool>,
+    pub textures: Arc<TexturePool>,
     pub pipelines: Pipelines,
     bind_groups: Mutex<HashMap<Vec<u64>, wgpu::BindGroup>>,
     /// Serializes recording+submit against uploads/downloads from other threads.
@@ -174,9 +217,11 @@ impl Engine {
             usage: crate::pool::STORAGE,
             mapped_at_creation: false,
         });
+        let textures = TexturePool::new(gpu.device.clone());
         Arc::new(Engine {
             gpu,
             pool,
+            textures,
             pipelines: Pipelines::default(),
             bind_groups: Mutex::new(HashMap::new()),
             queue_lock: Mutex::new(()),
@@ -200,15 +245,22 @@ pub fn gpu_buffer<'b>(op: &str, b: &'b Buffer) -> Result<&'b GpuBuffer> {
     })
 }
 
+/// A bound wgpu resource, kept alive until the submit.
+#[derive(Debug)]
+enum Resource {
+    Buffer(wgpu::Buffer),
+    View(wgpu::TextureView),
+}
+
 #[derive(Debug)]
 struct Cmd {
     label: String,
     pipeline: wgpu::ComputePipeline,
-    n_inputs: usize,
+    kinds: Vec<BindKind>,
     /// Binds the device error flag after the params.
     error_flag: bool,
-    /// (id, buffer) of inputs then output.
-    buffers: Vec<(u64, wgpu::Buffer)>,
+    /// (id, resource) per binding; buffer and texture ids are distinct counters, told apart by `kinds`.
+    resources: Vec<(u64, Resource)>,
     param_offset: u32,
     param_size: u64,
     grid: [u32; 3],
@@ -240,6 +292,22 @@ impl Recorder {
         self.engine.alloc("output", meta)
     }
 
+    /// A scratch texture of `width x height` texels (see [`crate::texture`]), or `LimitExceeded` past
+    /// `max_texture_dimension_2d`.
+    pub fn texture(&mut self, op: &'static str, width: u32, height: u32) -> Result<Texture> {
+        let limit = self.caps().limits.max_texture_dimension_2d;
+        if let Some(&value) = [width, height].iter().find(|&&d| d > limit) {
+            return Err(Error::LimitExceeded {
+                op,
+                what: "texture width or height in texels".to_string(),
+                value: value as u64,
+                limit_name: "max_texture_dimension_2d",
+                limit: limit as u64,
+            });
+        }
+        Ok(self.engine.textures.take(width.max(1), height.max(1)))
+    }
+
     /// Number of dispatches recorded so far.
     pub fn len(&self) -> usize {
         self.cmds.len()
@@ -253,7 +321,7 @@ impl Recorder {
         self.record(d, false)
     }
 
-    /// [`Recorder::dispatch`] for a kernel that can detect bad data: binding n+2 (after the params) is the
+    /// [`Recorder::dispatch`] for a kernel that can detect bad data: binding n+1 (after the params at n) is the
     /// engine's device error flag, `array<atomic<u32>, 4>` read-write, which the kernel sets first-writer-wins
     /// (word 0 an op code of [`DEVICE_ERROR_OPS`], then value, axis, axis length). The next download reports
     /// it; see the module docs.
@@ -270,11 +338,18 @@ impl Recorder {
             caps.limits.max_compute_workgroups_per_dimension,
         )?;
         let pipeline = e.pipelines.pipeline(&e.gpu.device, caps, &d, error_flag)?;
-        let mut buffers = Vec::with_capacity(d.inputs.len() + 1);
-        for b in d.inputs.iter().copied().chain(std::iter::once(d.output)) {
-            let g = gpu_buffer(d.entry, b)?;
-            check_binding_size(d.entry, g.bytes(), &caps.limits)?;
-            buffers.push((g.id(), g.raw().clone()));
+        let mut resources = Vec::with_capacity(d.bindings.len());
+        for bind in d.bindings {
+            resources.push(match bind {
+                Bind::Read(b) | Bind::ReadWrite(b) => {
+                    let g = gpu_buffer(d.entry, b)?;
+                    check_binding_size(d.entry, g.bytes(), &caps.limits)?;
+                    (g.id(), Resource::Buffer(g.raw().clone()))
+                }
+                Bind::Texture(t) | Bind::StorageTexture(t) => {
+                    (t.id(), Resource::View(t.view().clone()))
+                }
+            });
         }
         let align = caps.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
         let offset = self.params.len().div_ceil(align) * align;
@@ -289,9 +364,9 @@ impl Recorder {
         self.cmds.push(Cmd {
             label: crate::pipeline::pipeline_label(d.shader, d.entry, d.dtype, d.overrides),
             pipeline,
-            n_inputs: d.inputs.len(),
+            kinds: d.bindings.iter().map(Bind::kind).collect(),
             error_flag,
-            buffers,
+            resources,
             param_offset: offset as u32,
             param_size: size as u64,
             grid,
@@ -300,13 +375,13 @@ impl Recorder {
     }
 
     fn bind_group(&self, cmd: &Cmd, uniform: &(u64, wgpu::Buffer)) -> wgpu::BindGroup {
-        let mut key: Vec<u64> = cmd.buffers.iter().map(|b| b.0).collect();
-        key.extend([
-            cmd.n_inputs as u64,
-            uniform.0,
-            cmd.param_size,
-            u64::from(cmd.error_flag),
-        ]);
+        let mut key: Vec<u64> = cmd
+            .resources
+            .iter()
+            .zip(&cmd.kinds)
+            .flat_map(|((id, _), &kind)| [*id, kind as u64])
+            .collect();
+        key.extend([uniform.0, cmd.param_size, u64::from(cmd.error_flag)]);
         let mut cache = self
             .engine
             .bind_groups
@@ -321,18 +396,21 @@ impl Recorder {
         let (layout, _) =
             self.engine
                 .pipelines
-                .layout(&self.engine.gpu.device, cmd.n_inputs, cmd.error_flag);
+                .layout(&self.engine.gpu.device, &cmd.kinds, cmd.error_flag);
         let mut entries: Vec<wgpu::BindGroupEntry> = cmd
-            .buffers
+            .resources
             .iter()
             .enumerate()
-            .map(|(i, (_, b))| wgpu::BindGroupEntry {
+            .map(|(i, (_, r))| wgpu::BindGroupEntry {
                 binding: i as u32,
-                resource: b.as_entire_binding(),
+                resource: match r {
+                    Resource::Buffer(b) => b.as_entire_binding(),
+                    Resource::View(v) => wgpu::BindingResource::TextureView(v),
+                },
             })
             .collect();
         entries.push(wgpu::BindGroupEntry {
-            binding: cmd.buffers.len() as u32,
+            binding: cmd.resources.len() as u32,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                 buffer: &uniform.1,
                 offset: 0,
@@ -341,7 +419,7 @@ impl Recorder {
         });
         if cmd.error_flag {
             entries.push(wgpu::BindGroupEntry {
-                binding: cmd.buffers.len() as u32 + 1,
+                binding: cmd.resources.len() as u32 + 1,
                 resource: self.engine.error_flag.as_entire_binding(),
             });
         }

@@ -1,7 +1,8 @@
 //! wgrad-wgpu: the GPU backend of wgrad. Runs WGSL compute shaders through wgpu.
 //!
 //! - [`device`]: adapter choice (`WGRAD_BACKEND`, `WGRAD_ADAPTER`), limits, optional features, device loss;
-//! - [`pool`]: size-class buffer pool; [`pipeline`]: shader module, layout and pipeline caches;
+//! - [`pool`]: size-class buffer pool; [`texture`]: pooled scratch textures; [`pipeline`]: shader module,
+//!   layout and pipeline caches;
 //! - [`engine`]: the [`engine::Recorder`] kernels record dispatches into (one encoder, one submit per execute);
 //! - [`kernels`]: one module per kernel family (`shaders/<family>.wgsl`);
 //! - [`backend`]: [`WgpuBackend`], wgrad's `Backend` on all of the above.
@@ -16,6 +17,7 @@ pub mod kernels;
 pub mod pipeline;
 pub mod pool;
 pub mod testing;
+pub mod texture;
 
 pub use backend::WgpuBackend;
 pub use device::{list_adapters, AdapterSummary, Caps, Options};

@@ -3,9 +3,10 @@
 //! - one shader module per (file, dtype): the only text edit is the line `alias T = f32;` (plus `enable f16;`
 //!   in front for f16), see [`specialize`];
 //! - one pipeline per (file, entry, dtype, overrides), labelled with that key, e.g. `unary/exp<f32>{WG=256}`;
-//! - one explicit bind group layout per binding signature: `n` read-only storage inputs, one read-write
-//!   storage output, one uniform block with a dynamic offset, and for checked kernels the engine's device
-//!   error flag (read-write storage) after it.
+//! - one explicit bind group layout per binding signature: the kernel's resources in order (storage buffers
+//!   read-only or read-write, textures, storage textures; see [`crate::engine::Bind`]), one uniform block
+//!   with a dynamic offset, and for checked kernels the engine's device error flag (read-write storage)
+//!   after it.
 //!
 //! Creation runs inside a validation error scope, so a bad shader is an `Error`, not a panic.
 
@@ -15,7 +16,7 @@ use std::sync::Mutex;
 use wgrad_graph::{DType, Error, Result};
 
 use crate::device::{from_wgpu, Caps};
-use crate::engine::{Dispatch, Shader};
+use crate::engine::{Bind, BindKind, Dispatch, Shader};
 
 /// The line every family file that is generic over its element type contains exactly once.
 pub const ALIAS_LINE: &str = "alias T = f32;";
@@ -91,6 +92,7 @@ type PipelineKey = (
     &'static str,
     DType,
     Vec<(&'static str, u64)>,
+    Vec<BindKind>,
     bool,
 );
 
@@ -98,7 +100,7 @@ type PipelineKey = (
 #[derive(Debug, Default)]
 pub struct Pipelines {
     modules: Mutex<HashMap<(&'static str, DType), wgpu::ShaderModule>>,
-    layouts: Mutex<HashMap<(usize, bool), (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
+    layouts: Mutex<HashMap<(Vec<BindKind>, bool), (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
 
@@ -108,32 +110,48 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Pipelines {
-    /// Bind group layout (and pipeline layout) for `n` inputs, plus the device error flag at binding n+2
-    /// when `error_flag`.
+    /// Bind group layout (and pipeline layout) for resources of `kinds` at bindings `0..n`, the params at
+    /// `n`, plus the device error flag at `n+1` when `error_flag`.
     pub fn layout(
         &self,
         device: &wgpu::Device,
-        n: usize,
+        kinds: &[BindKind],
         error_flag: bool,
     ) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+        let n = kinds.len();
         lock(&self.layouts)
-            .entry((n, error_flag))
+            .entry((kinds.to_vec(), error_flag))
             .or_insert_with(|| {
                 let storage = |read_only| wgpu::BindingType::Buffer {
                     ty: wgpu::BufferBindingType::Storage { read_only },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 };
-                let mut entries: Vec<wgpu::BindGroupLayoutEntry> = (0..=n)
-                    .map(|i| wgpu::BindGroupLayoutEntry {
+                let mut entries: Vec<wgpu::BindGroupLayoutEntry> = kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, kind)| wgpu::BindGroupLayoutEntry {
                         binding: i as u32,
                         visibility: wgpu::ShaderStages::COMPUTE,
-                        ty: storage(i < n),
+                        ty: match kind {
+                            BindKind::Read => storage(true),
+                            BindKind::ReadWrite => storage(false),
+                            BindKind::Texture => wgpu::BindingType::Texture {
+                                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                                view_dimension: wgpu::TextureViewDimension::D2,
+                                multisampled: false,
+                            },
+                            BindKind::StorageTexture => wgpu::BindingType::StorageTexture {
+                                access: wgpu::StorageTextureAccess::WriteOnly,
+                                format: crate::texture::FORMAT,
+                                view_dimension: wgpu::TextureViewDimension::D2,
+                            },
+                        },
                         count: None,
                     })
                     .collect();
                 entries.push(wgpu::BindGroupLayoutEntry {
-                    binding: n as u32 + 1,
+                    binding: n as u32,
                     visibility: wgpu::ShaderStages::COMPUTE,
                     ty: wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Uniform,
@@ -144,17 +162,13 @@ impl Pipelines {
                 });
                 if error_flag {
                     entries.push(wgpu::BindGroupLayoutEntry {
-                        binding: n as u32 + 2,
+                        binding: n as u32 + 1,
                         visibility: wgpu::ShaderStages::COMPUTE,
                         ty: storage(false),
                         count: None,
                     });
                 }
-                let label = if error_flag {
-                    format!("wgrad {n} inputs, error flag")
-                } else {
-                    format!("wgrad {n} inputs")
-                };
+                let label = format!("wgrad {kinds:?}, error flag {error_flag}");
                 let bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                     label: Some(&label),
                     entries: &entries,
@@ -203,7 +217,8 @@ impl Pipelines {
         d: &Dispatch<'_>,
         error_flag: bool,
     ) -> Result<wgpu::ComputePipeline> {
-        let (shader, entry, overrides, n_inputs) = (d.shader, d.entry, d.overrides, d.inputs.len());
+        let (shader, entry, overrides) = (d.shader, d.entry, d.overrides);
+        let kinds: Vec<BindKind> = d.bindings.iter().map(Bind::kind).collect();
         let dtype = d.dtype;
         let dtype = if is_generic(shader) {
             dtype
@@ -215,13 +230,14 @@ impl Pipelines {
             entry,
             dtype,
             overrides.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
+            kinds.clone(),
             error_flag,
         );
         if let Some(p) = lock(&self.pipelines).get(&key) {
             return Ok(p.clone());
         }
         let module = self.module(device, caps, shader, dtype)?;
-        let (_, layout) = self.layout(device, n_inputs, error_flag);
+        let (_, layout) = self.layout(device, &kinds, error_flag);
         let label = pipeline_label(shader, entry, dtype, overrides);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

@@ -7,7 +7,7 @@
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use wgrad_graph::DType;
 use wgrad_wgpu::engine::Shader;
-use wgrad_wgpu::kernels::families;
+use wgrad_wgpu::kernels::{families, subgroup_families};
 use wgrad_wgpu::pipeline::specialize;
 
 fn caps_for(dtype: DType) -> Capabilities {
@@ -28,6 +28,7 @@ fn validate(
     entry: &str,
     dtype: DType,
     overrides: &[(&str, f64)],
+    subgroups: bool,
 ) -> Result<(), String> {
     let source = specialize(shader, dtype, None).map_err(|e| e.to_string())?;
     let ty = match dtype {
@@ -38,7 +39,13 @@ fn validate(
         return Err(format!("alias line not substituted for {dtype}"));
     }
     let module = naga::front::wgsl::parse_str(&source).map_err(|e| e.emit_to_string(&source))?;
-    let info = Validator::new(ValidationFlags::all(), caps_for(dtype))
+    let mut caps = caps_for(dtype);
+    if subgroups {
+        caps |= Capabilities::SUBGROUP;
+    }
+    let info = Validator::new(ValidationFlags::all(), caps)
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
         .validate(&module)
         .map_err(|e| e.emit_to_string(&source))?;
     if !module.entry_points.iter().any(|e| e.name == entry) {
@@ -62,13 +69,15 @@ fn validate(
 fn every_wgsl_file_and_variant_validates() {
     let mut failures = Vec::new();
     let mut checked = 0;
-    for (shader, variants) in families() {
+    let portable = families().into_iter().map(|f| (f, false));
+    let with_subgroups = subgroup_families().into_iter().map(|f| (f, true));
+    for ((shader, variants), subgroups) in portable.chain(with_subgroups) {
         if shader.source.is_empty() {
             eprintln!("{}: no source yet (stub)", shader.name);
             continue;
         }
         // the file as written (T = f32, default overrides)
-        if let Err(e) = validate(shader, "", DType::F32, &[]).or_else(|e| {
+        if let Err(e) = validate(shader, "", DType::F32, &[], subgroups).or_else(|e| {
             if e.starts_with("no entry point") {
                 Ok(())
             } else {
@@ -79,7 +88,7 @@ fn every_wgsl_file_and_variant_validates() {
         }
         for (entry, dtype, overrides) in variants {
             checked += 1;
-            if let Err(e) = validate(shader, entry, dtype, &overrides) {
+            if let Err(e) = validate(shader, entry, dtype, &overrides, subgroups) {
                 failures.push(format!(
                     "{}/{entry}<{dtype}> {overrides:?}: {e}",
                     shader.name

@@ -2,7 +2,7 @@
 
 use wgrad_graph::{BinaryOp, Buffer, DType, Input, Meta, Result};
 
-use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::kernels::strided;
 
 pub static SHADER: Shader = Shader {
@@ -47,8 +47,7 @@ fn launch(
         entry,
         dtype,
         overrides: &[("WG", WG as f64)],
-        inputs: &inputs,
-        output: &buffer,
+        bindings: &Bind::io(&inputs, &buffer),
         params: &params,
         grid: Grid::Linear(strided::groups(entry, out.numel(), WG)?),
     })?;

@@ -7,7 +7,7 @@
 
 use wgrad_graph::{Buffer, Conv2dParams, DType, Error, Input, Meta, Result};
 
-use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::kernels::matmul::{expect_rank, word, words};
 
 pub static SHADER: Shader = Shader {
@@ -142,8 +142,7 @@ fn launch(
         entry,
         dtype: out.dtype,
         overrides: &[("WG", WG as f64)],
-        inputs: &[in0.buffer, in1.buffer],
-        output: &output,
+        bindings: &Bind::io(&[in0.buffer, in1.buffer], &output),
         params,
         grid: Grid::Linear(word(entry, "workgroups", groups)?),
     })?;

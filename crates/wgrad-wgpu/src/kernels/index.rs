@@ -7,7 +7,7 @@
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
 
-use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::kernels::strided::{self, MAX_RANK};
 
 pub static SHADER: Shader = Shader {
@@ -74,8 +74,7 @@ fn launch(
         entry,
         dtype: out.dtype,
         overrides: &[("WG", WG as f64)],
-        inputs: &[first.buffer, second.buffer],
-        output: &buffer,
+        bindings: &Bind::io(&[first.buffer, second.buffer], &buffer),
         params: &p,
         grid: Grid::Linear(strided::groups(entry, out.numel(), WG)?),
     })?;

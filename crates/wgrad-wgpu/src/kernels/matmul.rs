@@ -1,9 +1,12 @@
 //! Batched matmul over strided operands (`shaders/matmul.wgsl`, `shaders/matmul_sg.wgsl`).
 //!
 //! `lhs [b, m, k] x rhs [b, k, n] -> out [b, m, n]`, operands read through their layouts (a transposed weight
-//! or a broadcast batch costs no copy). Three kernels, one chosen per adapter by [`pick`]:
-//! - `matmul_sg` (software adapters with subgroups): each 8-lane subgroup computes a 32x32 block, lanes share
-//!   lhs values through `subgroupBroadcast` because llvmpipe executes every storage load lane by lane;
+//! or a broadcast batch costs no copy). Four kernels, one chosen per adapter by [`pick`]:
+//! - `matmul_tex` (software adapters with 8-lane subgroups): `matmul_sg`'s tile reading both operands from
+//!   textures, which llvmpipe gathers with SIMD (see [`super::matmul_tex`]); falls back to `matmul_sg` when
+//!   the packed operands exceed `max_texture_dimension_2d`;
+//! - `matmul_sg` (other software adapters with subgroups): each 8-lane subgroup computes a 32x32 block, lanes
+//!   share lhs values through `subgroupBroadcast` because llvmpipe executes every storage load lane by lane;
 //! - `matmul_rb` (other software adapters): a 4x4 register tile per invocation, no workgroup memory;
 //! - `matmul_tiled` (hardware GPUs): 64x64 workgroup tiles staged through workgroup memory.
 //!
@@ -12,15 +15,15 @@
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
 
-use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 
 pub static SHADER: Shader = Shader {
     name: "matmul",
     source: include_str!("../../../../shaders/matmul.wgsl"),
 };
 
-/// The subgroup variant (needs `wgpu::Features::SUBGROUP`); not in `kernels::families()` because the shared
-/// naga test validates without the SUBGROUP capability. [`tests::matmul_sg_validates`] covers it.
+/// The subgroup variant (needs `wgpu::Features::SUBGROUP`); in `kernels::subgroup_families()`, which the naga
+/// test validates with the SUBGROUP capability.
 pub static SHADER_SG: Shader = Shader {
     name: "matmul_sg",
     source: include_str!("../../../../shaders/matmul_sg.wgsl"),
@@ -29,9 +32,11 @@ pub static SHADER_SG: Shader = Shader {
 /// Workgroup size of `matmul_rb` (each invocation computes 4x4 outputs).
 pub const RB_WG: [u32; 2] = [8, 8];
 
-/// The three kernels.
+/// The four kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
+    /// Operands packed into textures, 32x32 block per 8-lane subgroup (`matmul_tex`).
+    Texture,
     /// 4x4 register tile per invocation, no workgroup memory (`matmul_rb`).
     RegisterBlocked,
     /// 32x32 block per 8-lane subgroup, lhs shared by subgroupBroadcast (`matmul_sg`).
@@ -41,10 +46,16 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 3] = [Variant::RegisterBlocked, Variant::Subgroup, Variant::Tiled];
+    pub const ALL: [Variant; 4] = [
+        Variant::Texture,
+        Variant::RegisterBlocked,
+        Variant::Subgroup,
+        Variant::Tiled,
+    ];
 
     pub fn entry(self) -> &'static str {
         match self {
+            Variant::Texture => "matmul_tex",
             Variant::RegisterBlocked => "matmul_rb",
             Variant::Subgroup => "matmul_sg",
             Variant::Tiled => "matmul_tiled",
@@ -54,6 +65,7 @@ impl Variant {
     fn shader(self) -> &'static Shader {
         match self {
             Variant::Subgroup => &SHADER_SG,
+            Variant::Texture => &super::matmul_tex::SHADER,
             _ => &SHADER,
         }
     }
@@ -62,7 +74,7 @@ impl Variant {
     fn block(self) -> [u32; 2] {
         match self {
             Variant::RegisterBlocked => [4 * RB_WG[1], 4 * RB_WG[0]],
-            Variant::Subgroup => [32, 32],
+            Variant::Subgroup | Variant::Texture => [32, 32],
             Variant::Tiled => [64, 64],
         }
     }
@@ -75,10 +87,20 @@ impl Variant {
     }
 }
 
-/// Software adapters want no workgroup memory (and, on llvmpipe, as few loads per FMA as possible);
-/// hardware GPUs want workgroup-memory tiling.
+/// Whether this adapter can run `variant` at all.
+pub fn available(caps: &crate::Caps, variant: Variant) -> bool {
+    match variant {
+        Variant::Texture => super::matmul_tex::supported(caps),
+        Variant::Subgroup => caps.subgroups,
+        Variant::RegisterBlocked | Variant::Tiled => true,
+    }
+}
+
+/// Software adapters want no workgroup memory (and, on llvmpipe, as few storage loads per FMA as possible:
+/// textures where the subgroup tile fits); hardware GPUs want workgroup-memory tiling.
 pub fn pick(caps: &crate::Caps) -> Variant {
     match (caps.is_software, caps.subgroups) {
+        (true, true) if available(caps, Variant::Texture) => Variant::Texture,
         (true, true) => Variant::Subgroup,
         (true, false) => Variant::RegisterBlocked,
         (false, _) => Variant::Tiled,
@@ -157,16 +179,31 @@ pub fn matmul_with(
             ),
         ));
     }
-    if variant == Variant::Subgroup && !rec.caps().subgroups {
+    if !available(rec.caps(), variant) {
         return Err(Error::Unsupported {
             backend: "wgpu",
             op: OP,
-            msg: "matmul_sg needs the SUBGROUP feature".to_string(),
+            msg: format!(
+                "{} needs the SUBGROUP feature (matmul_tex: 8-lane subgroups and storage textures), which \
+                 adapter {} lacks",
+                variant.entry(),
+                rec.caps().adapter_name
+            ),
         });
     }
     let output = rec.output(out)?;
     if out.numel() == 0 {
         return Ok(output);
+    }
+    if variant == Variant::Texture {
+        let max_dim = rec.caps().limits.max_texture_dimension_2d;
+        return match super::matmul_tex::Plan::new(b, m, k, n, max_dim) {
+            Some(plan) => {
+                super::matmul_tex::matmul_tex(rec, plan, lhs, rhs, out, &output)?;
+                Ok(output)
+            }
+            None => matmul_with(rec, Variant::Subgroup, lhs, rhs, out),
+        };
     }
     let [bm, bn] = variant.block();
     let (tiles_m, tiles_n) = (m.div_ceil(bm as usize), n.div_ceil(bn as usize));
@@ -197,8 +234,7 @@ pub fn matmul_with(
         entry: variant.entry(),
         dtype: out.dtype,
         overrides: &overrides,
-        inputs: &[lhs.buffer, rhs.buffer],
-        output: &output,
+        bindings: &Bind::io(&[lhs.buffer, rhs.buffer], &output),
         params: &params,
         grid: Grid::Linear(groups),
     })?;
@@ -400,7 +436,7 @@ mod tests {
                 let case = format!("matmul default [{b},{m},{k}]x[{b},{k},{n}] kinds {lk}{rk}");
                 assert_close(&case, &got, &want, ATOL, RTOL);
                 for v in Variant::ALL {
-                    if v == Variant::Subgroup && !gpu.caps().subgroups {
+                    if !available(gpu.caps(), v) {
                         continue;
                     }
                     let got = run_variant(&gpu, v, &lhs, &rhs, &out);
@@ -422,27 +458,12 @@ mod tests {
         let out = Meta::new(vec![2, 17, 9], DType::F16);
         let want = check::run(&CpuBackend::new(), &Op::Matmul, &[&lhs, &rhs], &out);
         for v in Variant::ALL {
-            if v == Variant::Subgroup && !gpu.caps().subgroups {
+            if !available(gpu.caps(), v) {
                 continue;
             }
             let got = run_variant(&gpu, v, &lhs, &rhs, &out);
             // inputs and output rounded to f16 (11-bit mantissa), sums of 33 products in f32
             assert_close(&format!("{} f16", v.entry()), &got, &want, 2e-2, 2e-2);
-        }
-    }
-
-    #[test]
-    fn matmul_sg_validates() {
-        use naga::valid::{Capabilities, ValidationFlags, Validator};
-        for dtype in [DType::F32, DType::F16] {
-            let source = crate::pipeline::specialize(&SHADER_SG, dtype, None).expect("specialize");
-            let module = naga::front::wgsl::parse_str(&source).expect("parse");
-            let caps = Capabilities::SUBGROUP | Capabilities::SHADER_FLOAT16;
-            Validator::new(ValidationFlags::all(), caps)
-                .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
-                .subgroup_operations(naga::valid::SubgroupOperationSet::all())
-                .validate(&module)
-                .unwrap_or_else(|e| panic!("matmul_sg<{dtype}>: {}", e.emit_to_string(&source)));
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod binary;
 pub mod conv2d;
 pub mod index;
 pub mod matmul;
+pub mod matmul_tex;
 pub mod movement;
 pub mod pool;
 pub mod random;
@@ -19,6 +20,7 @@ use wgrad_graph::{
 };
 
 use crate::engine::{Recorder, Shader};
+use wgrad_graph::DType;
 
 /// A variant: entry point, dtype, overrides.
 pub type Variant = (&'static str, wgrad_graph::DType, Vec<(&'static str, f64)>);
@@ -33,9 +35,20 @@ pub fn families() -> Vec<(&'static Shader, Vec<Variant>)> {
         (&index::SHADER, index::variants()),
         (&random::SHADER, random::variants()),
         (&matmul::SHADER, matmul::variants()),
+        (&matmul_tex::PACK, matmul_tex::pack_variants()),
         (&conv2d::SHADER, conv2d::variants()),
         (&pool::SHADER, pool::variants()),
         (&softmax::SHADER, softmax::variants()),
+    ]
+}
+
+/// The files that need `wgpu::Features::SUBGROUP`, kept apart so a device without subgroups never compiles
+/// them (and the naga test validates them with that capability).
+pub fn subgroup_families() -> Vec<(&'static Shader, Vec<Variant>)> {
+    let f32_f16 = |entry| vec![(entry, DType::F32, vec![]), (entry, DType::F16, vec![])];
+    vec![
+        (&matmul::SHADER_SG, f32_f16("matmul_sg")),
+        (&matmul_tex::SHADER, f32_f16("matmul_tex")),
     ]
 }
 

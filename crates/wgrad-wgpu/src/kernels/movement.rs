@@ -2,7 +2,7 @@
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
 
-use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::kernels::strided::{self, MAX_RANK};
 
 pub static SHADER: Shader = Shader {
@@ -57,8 +57,7 @@ fn run(
         entry,
         dtype,
         overrides: OVERRIDES,
-        inputs,
-        output,
+        bindings: &Bind::io(inputs, output),
         params,
         grid: Grid::Linear(strided::groups(entry, numel, WG)?),
     })

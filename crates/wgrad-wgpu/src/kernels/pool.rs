@@ -5,7 +5,7 @@
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Pool2dParams, Result};
 
-use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::kernels::matmul::{expect_rank, word, words};
 
 pub static SHADER: Shader = Shader {
@@ -101,8 +101,7 @@ fn launch(
         entry: op,
         dtype: out.dtype,
         overrides: &[("WG", WG as f64)],
-        inputs: &buffers,
-        output: &output,
+        bindings: &Bind::io(&buffers, &output),
         params: &params,
         grid: Grid::Linear(word(op, "workgroups", numel.div_ceil(WG as usize))?),
     })?;

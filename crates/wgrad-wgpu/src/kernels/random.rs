@@ -2,7 +2,7 @@
 
 use wgrad_graph::{Buffer, DType, Meta, RandomDist, Result};
 
-use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::kernels::strided;
 
 pub static SHADER: Shader = Shader {
@@ -56,8 +56,7 @@ pub fn random(
         entry,
         dtype: out.dtype,
         overrides: &[("WG", WG as f64)],
-        inputs: &[],
-        output: &buffer,
+        bindings: &Bind::io(&[], &buffer),
         params: &params,
         grid: Grid::Linear(strided::groups(entry, numel, WG)?),
     })?;

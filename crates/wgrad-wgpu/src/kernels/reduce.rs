@@ -2,7 +2,7 @@
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, ReduceOp, Result, Shape};
 
-use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::kernels::strided::coalesce;
 
 pub static SHADER: Shader = Shader {
@@ -120,8 +120,7 @@ fn dispatch(
         entry: entry(op),
         dtype,
         overrides: &[("WG", WG as f64)],
-        inputs: &[x],
-        output: out,
+        bindings: &Bind::io(&[x], out),
         params: &p,
         grid: Grid::Linear(u32_of(name, groups)?),
     })

@@ -6,7 +6,7 @@
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
 
-use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::kernels::matmul::{word, words};
 
 pub static SHADER: Shader = Shader {
@@ -95,8 +95,7 @@ fn launch(
         entry: entry(backward, log, small),
         dtype: out.dtype,
         overrides: &[("WG", WG as f64)],
-        inputs: &buffers,
-        output: &output,
+        bindings: &Bind::io(&buffers, &output),
         params: &params,
         grid: Grid::Linear(word(op, "workgroups", groups)?),
     })?;

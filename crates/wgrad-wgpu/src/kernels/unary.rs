@@ -2,7 +2,7 @@
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result, UnaryOp};
 
-use crate::engine::{Dispatch, Grid, Recorder, Shader};
+use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::kernels::strided;
 
 pub static SHADER: Shader = Shader {
@@ -71,8 +71,7 @@ fn launch(
         entry,
         dtype,
         overrides: &[("WG", WG as f64)],
-        inputs: &[x.buffer],
-        output: &buffer,
+        bindings: &Bind::io(&[x.buffer], &buffer),
         params: &params,
         grid: Grid::Linear(strided::groups(entry, out.numel(), WG)?),
     })?;

@@ -1,0 +1,123 @@
+//! Pooled `rgba32float` textures: scratch space for kernels that read their operands through the texture
+//! unit instead of storage buffers.
+//!
+//! Why: llvmpipe/lavapipe (Mesa 22.3) executes every storage-buffer load lane by lane, while texel fetches
+//! are SIMD gathers of four floats (measurements in BENCHMARKS.md), so the matmul for software adapters
+//! stages both operands in textures first. A texture lives for a few dispatches of one execute: a kernel
+//! takes it with [`crate::engine::Recorder::texture`], a pack dispatch writes it, the consumer reads it, and
+//! it goes back to the pool when the handle drops. Reusing it for a later dispatch of the same compute pass
+//! is safe for the same reason it is for buffers: wgpu orders the dispatches of a pass and inserts the
+//! barriers between a storage write and a sampled read. Textures are pooled by exact size, since the shapes
+//! of a training loop repeat every step.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The one texel format: four f32 per texel, writable as a storage texture, readable with `textureLoad`.
+pub const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba32Float;
+
+/// Floats per texel of [`FORMAT`].
+pub const TEXEL_FLOATS: usize = 4;
+
+#[derive(Clone, Debug)]
+struct Pooled {
+    id: u64,
+    view: wgpu::TextureView,
+}
+
+/// The texture pool of one backend.
+#[derive(Debug)]
+pub struct TexturePool {
+    device: wgpu::Device,
+    free: Mutex<HashMap<(u32, u32), Vec<Pooled>>>,
+    next_id: AtomicU64,
+    created: AtomicU64,
+}
+
+impl TexturePool {
+    pub fn new(device: wgpu::Device) -> Arc<TexturePool> {
+        Arc::new(TexturePool {
+            device,
+            free: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            created: AtomicU64::new(0),
+        })
+    }
+
+    /// A `width x height` texture (texels), reused when one of that size is free. The caller checks the size
+    /// against `max_texture_dimension_2d` ([`crate::engine::Recorder::texture`] does).
+    pub fn take(self: &Arc<Self>, width: u32, height: u32) -> Texture {
+        let reused = self
+            .free
+            .lock()
+            .expect("texture pool mutex is never poisoned")
+            .get_mut(&(width, height))
+            .and_then(|v| v.pop());
+        let pooled = reused.unwrap_or_else(|| {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            self.created.fetch_add(1, Ordering::Relaxed);
+            let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(&format!("wgrad texture {width}x{height} #{id}")),
+                size: wgpu::Extent3d {
+                    width,
+                    height,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: FORMAT,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+                view_formats: &[],
+            });
+            Pooled {
+                id,
+                view: texture.create_view(&Default::default()),
+            }
+        });
+        Texture {
+            pooled: Some(pooled),
+            size: (width, height),
+            pool: self.clone(),
+        }
+    }
+
+    /// Textures created so far (a steady-state loop stops creating them).
+    pub fn created(&self) -> u64 {
+        self.created.load(Ordering::Relaxed)
+    }
+}
+
+/// A pooled texture; returns to its pool on drop.
+#[derive(Debug)]
+pub struct Texture {
+    pooled: Option<Pooled>,
+    size: (u32, u32),
+    pool: Arc<TexturePool>,
+}
+
+impl Texture {
+    fn pooled(&self) -> &Pooled {
+        self.pooled.as_ref().expect("only taken in drop")
+    }
+    /// Stable id, part of the bind group cache key.
+    pub fn id(&self) -> u64 {
+        self.pooled().id
+    }
+    pub fn view(&self) -> &wgpu::TextureView {
+        &self.pooled().view
+    }
+    /// (width, height) in texels.
+    pub fn size(&self) -> (u32, u32) {
+        self.size
+    }
+}
+
+impl Drop for Texture {
+    fn drop(&mut self) {
+        if let (Some(p), Ok(mut free)) = (self.pooled.take(), self.pool.free.lock()) {
+            free.entry(self.size).or_default().push(p);
+        }
+    }
+}
