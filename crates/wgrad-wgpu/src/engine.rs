@@ -29,7 +29,7 @@ pub use crate::device::Caps;
 use crate::device::{from_wgpu, Gpu};
 use crate::pipeline::Pipelines;
 use crate::pool::{GpuBuffer, Pool, UNIFORM};
-use crate::texture::{Texture, TexturePool};
+use crate::texture::{Size as TextureSize, Texture, TexturePool};
 
 /// One WGSL file (one kernel family). `source` comes from `include_str!("../../../../shaders/<name>.wgsl")`.
 #[derive(Debug)]
@@ -56,9 +56,9 @@ pub enum Bind<'a> {
     Read(&'a Buffer),
     /// `var<storage, read_write>`
     ReadWrite(&'a Buffer),
-    /// `texture_2d<f32>` of [`crate::texture::FORMAT`], read with `textureLoad`.
+    /// `texture_2d_array<f32>` of [`crate::texture::FORMAT`], read with `textureLoad`.
     Texture(&'a Texture),
-    /// `texture_storage_2d<rgba32float, write>`.
+    /// `texture_storage_2d_array<rgba32float, write>`.
     StorageTexture(&'a Texture),
 }
 
@@ -292,20 +292,31 @@ impl Recorder {
         self.engine.alloc("output", meta)
     }
 
-    /// A scratch texture of `width x height` texels (see [`crate::texture`]), or `LimitExceeded` past
-    /// `max_texture_dimension_2d`.
-    pub fn texture(&mut self, op: &'static str, width: u32, height: u32) -> Result<Texture> {
-        let limit = self.caps().limits.max_texture_dimension_2d;
-        if let Some(&value) = [width, height].iter().find(|&&d| d > limit) {
-            return Err(Error::LimitExceeded {
-                op,
-                what: "texture width or height in texels".to_string(),
-                value: value as u64,
-                limit_name: "max_texture_dimension_2d",
-                limit: limit as u64,
-            });
+    /// A scratch texture of `size` (see [`crate::texture`]), or `LimitExceeded` past
+    /// `max_texture_dimension_2d` or `max_texture_array_layers`. Zero sizes are taken as 1.
+    pub fn texture(&mut self, op: &'static str, size: TextureSize) -> Result<Texture> {
+        let limits = &self.caps().limits;
+        let over = |what: &str, value: u32, limit_name, limit: u32| Error::LimitExceeded {
+            op,
+            what: what.to_string(),
+            value: value as u64,
+            limit_name,
+            limit: limit as u64,
+        };
+        let dim = limits.max_texture_dimension_2d;
+        if let Some(&value) = [size.width, size.height].iter().find(|&&d| d > dim) {
+            let what = "texture width or height in texels";
+            return Err(over(what, value, "max_texture_dimension_2d", dim));
         }
-        Ok(self.engine.textures.take(width.max(1), height.max(1)))
+        if size.layers > limits.max_texture_array_layers {
+            let (what, limit) = ("texture array layers", limits.max_texture_array_layers);
+            return Err(over(what, size.layers, "max_texture_array_layers", limit));
+        }
+        Ok(self.engine.textures.take(TextureSize {
+            width: size.width.max(1),
+            height: size.height.max(1),
+            layers: size.layers.max(1),
+        }))
     }
 
     /// Number of dispatches recorded so far.

@@ -9,6 +9,10 @@
 //! is safe for the same reason it is for buffers: wgpu orders the dispatches of a pass and inserts the
 //! barriers between a storage write and a sampled read. Textures are pooled by exact size, since the shapes
 //! of a training loop repeat every step.
+//!
+//! Every texture is a 2-D array (`texture_2d_array`): one layer per matrix of a batch, so a batch of
+//! matrices needs no taller texture than one matrix (`max_texture_dimension_2d` is 16384 on lavapipe,
+//! `max_texture_array_layers` 2048).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +24,14 @@ pub const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba32Float;
 /// Floats per texel of [`FORMAT`].
 pub const TEXEL_FLOATS: usize = 4;
 
+/// Width and height in texels, and layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Size {
+    pub width: u32,
+    pub height: u32,
+    pub layers: u32,
+}
+
 #[derive(Clone, Debug)]
 struct Pooled {
     id: u64,
@@ -30,7 +42,7 @@ struct Pooled {
 #[derive(Debug)]
 pub struct TexturePool {
     device: wgpu::Device,
-    free: Mutex<HashMap<(u32, u32), Vec<Pooled>>>,
+    free: Mutex<HashMap<Size, Vec<Pooled>>>,
     next_id: AtomicU64,
     created: AtomicU64,
 }
@@ -45,24 +57,29 @@ impl TexturePool {
         })
     }
 
-    /// A `width x height` texture (texels), reused when one of that size is free. The caller checks the size
-    /// against `max_texture_dimension_2d` ([`crate::engine::Recorder::texture`] does).
-    pub fn take(self: &Arc<Self>, width: u32, height: u32) -> Texture {
+    /// A texture of `size`, reused when one of that size is free. The caller checks the size against the
+    /// device limits ([`crate::engine::Recorder::texture`] does).
+    pub fn take(self: &Arc<Self>, size: Size) -> Texture {
+        let Size {
+            width,
+            height,
+            layers,
+        } = size;
         let reused = self
             .free
             .lock()
             .expect("texture pool mutex is never poisoned")
-            .get_mut(&(width, height))
+            .get_mut(&size)
             .and_then(|v| v.pop());
         let pooled = reused.unwrap_or_else(|| {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             self.created.fetch_add(1, Ordering::Relaxed);
             let texture = self.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some(&format!("wgrad texture {width}x{height} #{id}")),
+                label: Some(&format!("wgrad texture {width}x{height}x{layers} #{id}")),
                 size: wgpu::Extent3d {
                     width,
                     height,
-                    depth_or_array_layers: 1,
+                    depth_or_array_layers: layers,
                 },
                 mip_level_count: 1,
                 sample_count: 1,
@@ -71,14 +88,16 @@ impl TexturePool {
                 usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
                 view_formats: &[],
             });
-            Pooled {
-                id,
-                view: texture.create_view(&Default::default()),
-            }
+            // explicit: a one-layer texture's default view would be D2, not D2Array
+            let view = texture.create_view(&wgpu::TextureViewDescriptor {
+                dimension: Some(wgpu::TextureViewDimension::D2Array),
+                ..Default::default()
+            });
+            Pooled { id, view }
         });
         Texture {
             pooled: Some(pooled),
-            size: (width, height),
+            size,
             pool: self.clone(),
         }
     }
@@ -93,7 +112,7 @@ impl TexturePool {
 #[derive(Debug)]
 pub struct Texture {
     pooled: Option<Pooled>,
-    size: (u32, u32),
+    size: Size,
     pool: Arc<TexturePool>,
 }
 
@@ -108,8 +127,7 @@ impl Texture {
     pub fn view(&self) -> &wgpu::TextureView {
         &self.pooled().view
     }
-    /// (width, height) in texels.
-    pub fn size(&self) -> (u32, u32) {
+    pub fn size(&self) -> Size {
         self.size
     }
 }

@@ -196,13 +196,10 @@ pub fn matmul_with(
         return Ok(output);
     }
     if variant == Variant::Texture {
-        let max_dim = rec.caps().limits.max_texture_dimension_2d;
-        return match super::matmul_tex::Plan::new(b, m, k, n, max_dim) {
-            Some(plan) => {
-                super::matmul_tex::matmul_tex(rec, plan, lhs, rhs, out, &output)?;
-                Ok(output)
-            }
-            None => matmul_with(rec, Variant::Subgroup, lhs, rhs, out),
+        return if super::matmul_tex::matmul_tex(rec, lhs, rhs, out, &output)? {
+            Ok(output)
+        } else {
+            matmul_with(rec, Variant::Subgroup, lhs, rhs, out)
         };
     }
     let [bm, bn] = variant.block();

@@ -7,15 +7,17 @@
 //! of a rhs row per texel), then `matmul_tex` computes 32x32 blocks per 8-lane subgroup from the textures.
 //! The packs cost one read and one write of each operand; the product reads every texel 32 times.
 //!
-//! The packed textures must fit `max_texture_dimension_2d` (16384 on lavapipe): lhs is `ceil(k/4)` texels
-//! wide and `batch · m_pad` tall, rhs `ceil(n/32)·8` wide and `batch · k_pad` tall. [`Plan::new`] returns
-//! `None` when they do not, and the caller falls back to `matmul_sg`.
+//! The packed textures must fit `max_texture_dimension_2d` (16384 on lavapipe) and `max_texture_array_layers`
+//! (2048): lhs is `ceil(k/4)` texels wide and m (padded to 32) tall, rhs `ceil(n/32)·8` wide and k (padded
+//! to 4) tall, one layer per batch. [`matmul_tex`] records nothing when they do not fit, and the caller
+//! falls back to `matmul_sg`. [`TexGemm`] is the product alone, for callers with their own pack kernels
+//! (the convolutions in [`super::conv2d_tex`]).
 
 use wgrad_graph::{Buffer, DType, Input, Meta, Result};
 
 use super::matmul::{word, words};
 use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
-use crate::texture::{Texture, TEXEL_FLOATS};
+use crate::texture::{Size as TextureSize, Texture, TEXEL_FLOATS};
 
 /// The pack kernel (portable: no subgroups).
 pub static PACK: Shader = Shader {
@@ -30,7 +32,7 @@ pub static SHADER: Shader = Shader {
 };
 
 /// Workgroup size of `pack_rgba`.
-const PACK_WG: u32 = 256;
+pub const PACK_WG: u32 = 256;
 /// Rows x columns of `out` one workgroup (one subgroup) of `matmul_tex` computes.
 const BLOCK: usize = 32;
 
@@ -51,68 +53,140 @@ pub fn supported(caps: &crate::Caps) -> bool {
         && caps.limits.max_sampled_textures_per_shader_stage >= 2
 }
 
-/// Padded sizes of one `[b, m, k] x [b, k, n]` product and its two textures.
+/// One product `matmul_tex` computes: `out[b] = Σ_l lhs_l[b] · rhs_l[b]` for `b < batch`, `l < k_layers`,
+/// with `lhs_l[b]` of `[m, k]` and `rhs_l[b]` of `[k, n]`. A matmul has `k_layers = 1`; a convolution's
+/// weight gradient sums over the images of a batch with `batch = 1, k_layers = N`. A broadcast operand is
+/// packed once (its layers do not repeat per b).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Plan {
-    batch: usize,
-    m: usize,
-    n: usize,
-    /// Texels along k: `ceil(k / 4)`.
-    k4s: usize,
-    tiles_m: usize,
-    tiles_n: usize,
+pub struct TexGemm {
+    pub batch: usize,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub k_layers: usize,
+    pub lhs_broadcast: bool,
+    pub rhs_broadcast: bool,
 }
 
-impl Plan {
-    /// The plan, or `None` when a packed texture would exceed `max_dim` texels in width or height.
-    pub fn new(batch: usize, m: usize, k: usize, n: usize, max_dim: u32) -> Option<Plan> {
-        let plan = Plan {
-            batch,
-            m,
-            n,
-            k4s: k.div_ceil(TEXEL_FLOATS),
-            tiles_m: m.div_ceil(BLOCK),
-            tiles_n: n.div_ceil(BLOCK),
-        };
-        let fits = [plan.lhs_size(), plan.rhs_size()]
-            .iter()
-            .all(|&(w, h)| w <= max_dim as usize && h <= max_dim as usize);
-        fits.then_some(plan)
+impl TexGemm {
+    fn k4s(&self) -> usize {
+        self.k.div_ceil(TEXEL_FLOATS)
     }
-    fn m_pad(&self) -> usize {
-        self.tiles_m * BLOCK
+    fn tiles_m(&self) -> usize {
+        self.m.div_ceil(BLOCK)
     }
-    fn k_pad(&self) -> usize {
-        self.k4s * TEXEL_FLOATS
+    fn tiles_n(&self) -> usize {
+        self.n.div_ceil(BLOCK)
     }
-    /// (width, height) in texels of the packed lhs.
-    fn lhs_size(&self) -> (usize, usize) {
-        (self.k4s, self.batch * self.m_pad())
+    fn layers(&self, broadcast: bool) -> usize {
+        if broadcast {
+            self.k_layers
+        } else {
+            self.batch * self.k_layers
+        }
     }
-    /// (width, height) in texels of the packed rhs.
-    fn rhs_size(&self) -> (usize, usize) {
-        (
-            self.tiles_n * BLOCK / TEXEL_FLOATS,
-            self.batch * self.k_pad(),
+    fn bstep(&self, broadcast: bool) -> usize {
+        if broadcast {
+            0
+        } else {
+            self.k_layers
+        }
+    }
+    /// Texels the lhs pack must fill: `ceil(k/4)` wide, m padded to the 32-row tile, one layer per (b, l).
+    pub fn lhs_size(&self) -> Result<TextureSize> {
+        size(
+            self.k4s(),
+            self.tiles_m() * BLOCK,
+            self.layers(self.lhs_broadcast),
         )
     }
+    /// Texels the rhs pack must fill: n padded to the 32-column tile, k padded to 4, one layer per (b, l).
+    pub fn rhs_size(&self) -> Result<TextureSize> {
+        let width = self.tiles_n() * BLOCK / TEXEL_FLOATS;
+        size(
+            width,
+            self.k4s() * TEXEL_FLOATS,
+            self.layers(self.rhs_broadcast),
+        )
+    }
+    /// Whether both packed operands fit the texture limits.
+    pub fn fits(&self, limits: &wgpu::Limits) -> bool {
+        let ok = |s: Result<TextureSize>| {
+            s.is_ok_and(|s| {
+                s.width.max(s.height) <= limits.max_texture_dimension_2d
+                    && s.layers <= limits.max_texture_array_layers
+            })
+        };
+        ok(self.lhs_size()) && ok(self.rhs_size())
+    }
+
+    /// Records the product of two packed textures into `output` (contiguous `[batch, m, n]` of `dtype`).
+    pub fn record(
+        &self,
+        rec: &mut Recorder,
+        lhs: &Texture,
+        rhs: &Texture,
+        dtype: DType,
+        output: &Buffer,
+    ) -> Result<()> {
+        const OP: &str = "matmul";
+        let groups = word(
+            OP,
+            "workgroups",
+            self.batch * self.tiles_m() * self.tiles_n(),
+        )?;
+        let params = words(
+            OP,
+            &[
+                self.batch,
+                self.m,
+                self.n,
+                self.k4s(),
+                self.k_layers,
+                self.bstep(self.lhs_broadcast),
+                self.bstep(self.rhs_broadcast),
+                self.tiles_m(),
+                self.tiles_n(),
+            ],
+        )?;
+        rec.dispatch(Dispatch {
+            shader: &SHADER,
+            entry: "matmul_tex",
+            dtype,
+            overrides: &[],
+            bindings: &[
+                Bind::Texture(lhs),
+                Bind::Texture(rhs),
+                Bind::ReadWrite(output),
+            ],
+            params: &params,
+            grid: Grid::Linear(groups),
+        })
+    }
 }
 
-/// Packs `x` viewed as `[batch, rows, cols]` into a fresh `size` texture, rows padded to `rows_pad`.
-fn pack(rec: &mut Recorder, x: &Input, rows_pad: usize, size: (usize, usize)) -> Result<Texture> {
+fn size(width: usize, height: usize, layers: usize) -> Result<TextureSize> {
     const OP: &str = "matmul";
-    let (width, height) = (
-        word(OP, "texture width", size.0)?,
-        word(OP, "texture height", size.1)?,
-    );
-    let texture = rec.texture(OP, width, height)?;
-    let (l, texels) = (x.layout, size.0 * size.1);
+    Ok(TextureSize {
+        width: word(OP, "texture width", width)?,
+        height: word(OP, "texture height", height)?,
+        layers: word(OP, "texture layers", layers)?,
+    })
+}
+
+/// Packs `x` viewed as `[batch, rows, cols]` into a fresh texture of `size` (layer b = batch b; only
+/// `size.layers` batches are read, so a broadcast operand packs once).
+pub fn pack(rec: &mut Recorder, x: &Input, size: TextureSize) -> Result<Texture> {
+    const OP: &str = "matmul";
+    let texture = rec.texture(OP, size)?;
+    let l = x.layout;
+    let texels = size.width as usize * size.height as usize * size.layers as usize;
     let params = words(
         OP,
         &[
             texels,
-            size.0,
-            rows_pad,
+            size.width as usize,
+            size.height as usize,
             l.shape.0[1],
             l.shape.0[2],
             l.strides[0],
@@ -121,12 +195,11 @@ fn pack(rec: &mut Recorder, x: &Input, rows_pad: usize, size: (usize, usize)) ->
             l.offset,
         ],
     )?;
-    let overrides = [("WG", PACK_WG as f64)];
     rec.dispatch(Dispatch {
         shader: &PACK,
         entry: "pack_rgba",
         dtype: x.dtype,
-        overrides: &overrides,
+        overrides: &[("WG", PACK_WG as f64)],
         bindings: &[Bind::Read(x.buffer), Bind::StorageTexture(&texture)],
         params: &params,
         grid: Grid::Linear(super::strided::groups(OP, texels, PACK_WG)?),
@@ -134,45 +207,34 @@ fn pack(rec: &mut Recorder, x: &Input, rows_pad: usize, size: (usize, usize)) ->
     Ok(texture)
 }
 
-/// Records pack, pack, product into `output` (contiguous `[b, m, n]` of `out.dtype`).
+/// Records `lhs [b, m, k] x rhs [b, k, n]` into `output` (contiguous `[b, m, n]` of `out.dtype`): two packs
+/// and the product. Returns `false`, recording nothing, when the packed operands exceed the texture
+/// limits (the caller falls back to a storage-buffer kernel).
 pub fn matmul_tex(
     rec: &mut Recorder,
-    plan: Plan,
     lhs: Input,
     rhs: Input,
     out: &Meta,
     output: &Buffer,
-) -> Result<()> {
-    const OP: &str = "matmul";
-    let ta = pack(rec, &lhs, plan.m_pad(), plan.lhs_size())?;
-    let tb = pack(rec, &rhs, plan.k_pad(), plan.rhs_size())?;
-    let groups = word(OP, "workgroups", plan.batch * plan.tiles_m * plan.tiles_n)?;
-    let params = words(
-        OP,
-        &[
-            plan.batch,
-            plan.m,
-            plan.n,
-            plan.k4s,
-            plan.m_pad(),
-            plan.k_pad(),
-            plan.tiles_m,
-            plan.tiles_n,
-        ],
-    )?;
-    rec.dispatch(Dispatch {
-        shader: &SHADER,
-        entry: "matmul_tex",
-        dtype: out.dtype,
-        overrides: &[],
-        bindings: &[
-            Bind::Texture(&ta),
-            Bind::Texture(&tb),
-            Bind::ReadWrite(output),
-        ],
-        params: &params,
-        grid: Grid::Linear(groups),
-    })
+) -> Result<bool> {
+    let (l, r) = (&lhs.layout, &rhs.layout);
+    let [batch, m, k] = [l.shape.0[0], l.shape.0[1], l.shape.0[2]];
+    let gemm = TexGemm {
+        batch,
+        m,
+        n: r.shape.0[2],
+        k,
+        k_layers: 1,
+        lhs_broadcast: batch == 1 || l.strides[0] == 0,
+        rhs_broadcast: batch == 1 || r.strides[0] == 0,
+    };
+    if !gemm.fits(&rec.caps().limits) {
+        return Ok(false);
+    }
+    let ta = pack(rec, &lhs, gemm.lhs_size()?)?;
+    let tb = pack(rec, &rhs, gemm.rhs_size()?)?;
+    gemm.record(rec, &ta, &tb, out.dtype, output)?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -261,7 +323,7 @@ mod tests {
         }
     }
 
-    /// Past `max_texture_dimension_2d` the product runs as `matmul_sg` and takes no texture.
+    /// Past the texture limits the product runs as `matmul_sg` and takes no texture.
     #[test]
     fn falls_back_past_the_texture_limit() {
         let Some(gpu) = backend_or_skip() else { return };
@@ -272,35 +334,66 @@ mod tests {
             );
             return;
         }
-        let max = gpu.caps().limits.max_texture_dimension_2d;
-        // lhs texture height batch · 32 > max
-        let batch = max as usize / BLOCK + 1;
-        assert!(Plan::new(batch, 3, 5, 2, max).is_none());
-        let pair = (In::new(1, &[batch, 3, 5]), In::new(2, &[batch, 5, 2]));
+        // a rhs texture taller than the limit
+        let k = gpu.caps().limits.max_texture_dimension_2d as usize + 1;
+        assert!(!gemm(1, 3, k, 2).fits(&gpu.caps().limits));
+        let pair = (In::new(1, &[1, 3, k]), In::new(2, &[1, k, 2]));
         let before = gpu.engine().textures.created();
         let (got, want) = &products_in_one_execute(&gpu, &[pair])[0];
         assert_close("fallback", got, want, 1e-4, 1e-4);
         assert_eq!(gpu.engine().textures.created(), before);
     }
 
-    #[test]
-    fn plan_pads_to_tiles_and_texels() {
-        let p = Plan::new(2, 33, 5, 17, 16384).expect("fits");
-        // m 33 -> 64 rows per batch, k 5 -> 2 texels (8 values), n 17 -> one 32-column tile = 8 texels
-        assert_eq!(p.lhs_size(), (2, 128));
-        assert_eq!(p.rhs_size(), (8, 16));
-        assert_eq!((p.m_pad(), p.k_pad()), (64, 8));
+    fn gemm(batch: usize, m: usize, k: usize, n: usize) -> TexGemm {
+        TexGemm {
+            batch,
+            m,
+            n,
+            k,
+            k_layers: 1,
+            lhs_broadcast: false,
+            rhs_broadcast: batch == 1,
+        }
     }
 
     #[test]
-    fn plan_refuses_textures_past_the_limit() {
-        // lhs height batch · m_pad = 512 · 32 = 16384 fits exactly; one more batch does not
-        assert!(Plan::new(512, 32, 4, 4, 16384).is_some());
-        assert!(Plan::new(513, 32, 4, 4, 16384).is_none());
-        // k = 65540 -> lhs width 16385 texels
-        assert!(Plan::new(1, 1, 65540, 1, 16384).is_none());
-        // rhs height batch · k_pad
-        assert!(Plan::new(2, 1, 8192, 1, 16384).is_some());
-        assert!(Plan::new(2, 1, 8193, 1, 16384).is_none());
+    fn texture_sizes_pad_to_tiles_and_texels() {
+        let g = gemm(2, 33, 5, 17);
+        // m 33 -> 64 rows, k 5 -> 2 texels (8 values), n 17 -> one 32-column tile = 8 texels
+        let s = |w, h, layers| TextureSize {
+            width: w,
+            height: h,
+            layers,
+        };
+        assert_eq!(g.lhs_size().ok(), Some(s(2, 64, 2)));
+        assert_eq!(g.rhs_size().ok(), Some(s(8, 8, 2)));
+        let bw = TexGemm {
+            batch: 1,
+            k_layers: 7,
+            lhs_broadcast: true,
+            rhs_broadcast: true,
+            ..g
+        };
+        assert_eq!(bw.lhs_size().ok(), Some(s(2, 64, 7)));
+        let broadcast = TexGemm {
+            lhs_broadcast: true,
+            ..g
+        };
+        assert_eq!(broadcast.lhs_size().ok(), Some(s(2, 64, 1)));
+    }
+
+    #[test]
+    fn texture_limits_decide_the_fallback() {
+        let limits = wgpu::Limits {
+            max_texture_dimension_2d: 16384,
+            max_texture_array_layers: 2048,
+            ..wgpu::Limits::default()
+        };
+        assert!(gemm(2048, 16384, 4, 4).fits(&limits));
+        assert!(!gemm(2049, 32, 4, 4).fits(&limits));
+        assert!(!gemm(1, 16385, 4, 4).fits(&limits));
+        // rhs height: k padded to 4 (k also bounds the lhs width, k / 4 texels)
+        assert!(gemm(1, 1, 16384, 1).fits(&limits));
+        assert!(!gemm(1, 1, 16385, 1).fits(&limits));
     }
 }
