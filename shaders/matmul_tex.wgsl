@@ -1,15 +1,13 @@
-// matmul_tex.wgsl: batched matrix product out[b, m, n] = Σ_l Σ_k lhs_l[b, m, k] · rhs_l[b, k, n] with both
-// operands read from rgba32float 2-D array textures, for software adapters (lavapipe/llvmpipe) with 8-lane
-// subgroups. The sum over l (k_layers layers of k) lets one product reduce over a batch too, as the weight
-// gradient of a convolution does; a plain batched matmul has k_layers = 1.
+// matmul_tex.wgsl: batched matrix product out[b, m, n] = Σ_k lhs[b, m, k] · rhs[b, k, n] with both operands
+// read from rgba32float 2-D array textures, for software adapters (lavapipe/llvmpipe) with 8-lane subgroups.
 //
 // Why textures: Mesa's llvmpipe executes every storage-buffer and workgroup-memory load lane by lane, but
 // gathers texels with SIMD, four floats at a time; the same 32x32 subgroup tile as matmul_sg runs about 4x
 // faster reading textures (BENCHMARKS.md). Pack kernels (texture_pack.wgsl, conv2d_pack.wgsl) stage the
-// operands first; for output batch b and k layer l:
-//   lhs texel (k4, i) of layer b · lhs_bstep + l = lhs_l[b, i, 4·k4 .. 4·k4 + 3]   (width ≥ k4s, height ≥ m_pad)
-//   rhs texel (j4, kk) of layer b · rhs_bstep + l = rhs_l[b, kk, 4·j4 .. 4·j4 + 3] (width ≥ tiles_n · 8,
-//                                                                                  height ≥ 4 · k4s)
+// operands first; for batch b:
+//   lhs texel (k4, i) of layer b · lhs_bstep = lhs[b, i, 4·k4 .. 4·k4 + 3]   (width ≥ k4s, height ≥ m_pad)
+//   rhs texel (j4, kk) of layer b · rhs_bstep = rhs[b, kk, 4·j4 .. 4·j4 + 3] (width ≥ tiles_n · 8,
+//                                                                            height ≥ 4 · k4s)
 // with m_pad = tiles_m · 32, zero-padded, so every load below is in range and padded entries contribute
 // exact zeros. A bstep of 0 broadcasts one operand over the batch.
 //
@@ -36,7 +34,6 @@ struct Params {
     n: u32,
     // Texels along k per layer (ceil(k / 4)).
     k4s: u32,
-    k_layers: u32,
     lhs_bstep: u32,
     rhs_bstep: u32,
     tiles_m: u32,
@@ -109,53 +106,51 @@ fn matmul_tex(
     var acc29 = vec4<f32>(0.0);
     var acc30 = vec4<f32>(0.0);
     var acc31 = vec4<f32>(0.0);
-    for (var l = 0u; l < params.k_layers; l++) {
-        let la = b * params.lhs_bstep + l;
-        let lb = b * params.rhs_bstep + l;
-        for (var k4 = 0u; k4 < params.k4s; k4++) {
-            let a0 = textureLoad(lhs, vec2<u32>(k4, arow + 0u), la, 0);
-            let a1 = textureLoad(lhs, vec2<u32>(k4, arow + 8u), la, 0);
-            let a2 = textureLoad(lhs, vec2<u32>(k4, arow + 16u), la, 0);
-            let a3 = textureLoad(lhs, vec2<u32>(k4, arow + 24u), la, 0);
-            for (var j = 0u; j < 4u; j++) {
-                let bv = textureLoad(rhs, vec2<u32>(c4, 4u * k4 + j), lb, 0);
-                let s0 = a0[j];
-                let s1 = a1[j];
-                let s2 = a2[j];
-                let s3 = a3[j];
-                acc0 = fma(vec4<f32>(subgroupBroadcast(s0, 0u)), bv, acc0);
-                acc1 = fma(vec4<f32>(subgroupBroadcast(s0, 1u)), bv, acc1);
-                acc2 = fma(vec4<f32>(subgroupBroadcast(s0, 2u)), bv, acc2);
-                acc3 = fma(vec4<f32>(subgroupBroadcast(s0, 3u)), bv, acc3);
-                acc4 = fma(vec4<f32>(subgroupBroadcast(s0, 4u)), bv, acc4);
-                acc5 = fma(vec4<f32>(subgroupBroadcast(s0, 5u)), bv, acc5);
-                acc6 = fma(vec4<f32>(subgroupBroadcast(s0, 6u)), bv, acc6);
-                acc7 = fma(vec4<f32>(subgroupBroadcast(s0, 7u)), bv, acc7);
-                acc8 = fma(vec4<f32>(subgroupBroadcast(s1, 0u)), bv, acc8);
-                acc9 = fma(vec4<f32>(subgroupBroadcast(s1, 1u)), bv, acc9);
-                acc10 = fma(vec4<f32>(subgroupBroadcast(s1, 2u)), bv, acc10);
-                acc11 = fma(vec4<f32>(subgroupBroadcast(s1, 3u)), bv, acc11);
-                acc12 = fma(vec4<f32>(subgroupBroadcast(s1, 4u)), bv, acc12);
-                acc13 = fma(vec4<f32>(subgroupBroadcast(s1, 5u)), bv, acc13);
-                acc14 = fma(vec4<f32>(subgroupBroadcast(s1, 6u)), bv, acc14);
-                acc15 = fma(vec4<f32>(subgroupBroadcast(s1, 7u)), bv, acc15);
-                acc16 = fma(vec4<f32>(subgroupBroadcast(s2, 0u)), bv, acc16);
-                acc17 = fma(vec4<f32>(subgroupBroadcast(s2, 1u)), bv, acc17);
-                acc18 = fma(vec4<f32>(subgroupBroadcast(s2, 2u)), bv, acc18);
-                acc19 = fma(vec4<f32>(subgroupBroadcast(s2, 3u)), bv, acc19);
-                acc20 = fma(vec4<f32>(subgroupBroadcast(s2, 4u)), bv, acc20);
-                acc21 = fma(vec4<f32>(subgroupBroadcast(s2, 5u)), bv, acc21);
-                acc22 = fma(vec4<f32>(subgroupBroadcast(s2, 6u)), bv, acc22);
-                acc23 = fma(vec4<f32>(subgroupBroadcast(s2, 7u)), bv, acc23);
-                acc24 = fma(vec4<f32>(subgroupBroadcast(s3, 0u)), bv, acc24);
-                acc25 = fma(vec4<f32>(subgroupBroadcast(s3, 1u)), bv, acc25);
-                acc26 = fma(vec4<f32>(subgroupBroadcast(s3, 2u)), bv, acc26);
-                acc27 = fma(vec4<f32>(subgroupBroadcast(s3, 3u)), bv, acc27);
-                acc28 = fma(vec4<f32>(subgroupBroadcast(s3, 4u)), bv, acc28);
-                acc29 = fma(vec4<f32>(subgroupBroadcast(s3, 5u)), bv, acc29);
-                acc30 = fma(vec4<f32>(subgroupBroadcast(s3, 6u)), bv, acc30);
-                acc31 = fma(vec4<f32>(subgroupBroadcast(s3, 7u)), bv, acc31);
-            }
+    let la = b * params.lhs_bstep;
+    let lb = b * params.rhs_bstep;
+    for (var k4 = 0u; k4 < params.k4s; k4++) {
+        let a0 = textureLoad(lhs, vec2<u32>(k4, arow + 0u), la, 0);
+        let a1 = textureLoad(lhs, vec2<u32>(k4, arow + 8u), la, 0);
+        let a2 = textureLoad(lhs, vec2<u32>(k4, arow + 16u), la, 0);
+        let a3 = textureLoad(lhs, vec2<u32>(k4, arow + 24u), la, 0);
+        for (var j = 0u; j < 4u; j++) {
+            let bv = textureLoad(rhs, vec2<u32>(c4, 4u * k4 + j), lb, 0);
+            let s0 = a0[j];
+            let s1 = a1[j];
+            let s2 = a2[j];
+            let s3 = a3[j];
+            acc0 = fma(vec4<f32>(subgroupBroadcast(s0, 0u)), bv, acc0);
+            acc1 = fma(vec4<f32>(subgroupBroadcast(s0, 1u)), bv, acc1);
+            acc2 = fma(vec4<f32>(subgroupBroadcast(s0, 2u)), bv, acc2);
+            acc3 = fma(vec4<f32>(subgroupBroadcast(s0, 3u)), bv, acc3);
+            acc4 = fma(vec4<f32>(subgroupBroadcast(s0, 4u)), bv, acc4);
+            acc5 = fma(vec4<f32>(subgroupBroadcast(s0, 5u)), bv, acc5);
+            acc6 = fma(vec4<f32>(subgroupBroadcast(s0, 6u)), bv, acc6);
+            acc7 = fma(vec4<f32>(subgroupBroadcast(s0, 7u)), bv, acc7);
+            acc8 = fma(vec4<f32>(subgroupBroadcast(s1, 0u)), bv, acc8);
+            acc9 = fma(vec4<f32>(subgroupBroadcast(s1, 1u)), bv, acc9);
+            acc10 = fma(vec4<f32>(subgroupBroadcast(s1, 2u)), bv, acc10);
+            acc11 = fma(vec4<f32>(subgroupBroadcast(s1, 3u)), bv, acc11);
+            acc12 = fma(vec4<f32>(subgroupBroadcast(s1, 4u)), bv, acc12);
+            acc13 = fma(vec4<f32>(subgroupBroadcast(s1, 5u)), bv, acc13);
+            acc14 = fma(vec4<f32>(subgroupBroadcast(s1, 6u)), bv, acc14);
+            acc15 = fma(vec4<f32>(subgroupBroadcast(s1, 7u)), bv, acc15);
+            acc16 = fma(vec4<f32>(subgroupBroadcast(s2, 0u)), bv, acc16);
+            acc17 = fma(vec4<f32>(subgroupBroadcast(s2, 1u)), bv, acc17);
+            acc18 = fma(vec4<f32>(subgroupBroadcast(s2, 2u)), bv, acc18);
+            acc19 = fma(vec4<f32>(subgroupBroadcast(s2, 3u)), bv, acc19);
+            acc20 = fma(vec4<f32>(subgroupBroadcast(s2, 4u)), bv, acc20);
+            acc21 = fma(vec4<f32>(subgroupBroadcast(s2, 5u)), bv, acc21);
+            acc22 = fma(vec4<f32>(subgroupBroadcast(s2, 6u)), bv, acc22);
+            acc23 = fma(vec4<f32>(subgroupBroadcast(s2, 7u)), bv, acc23);
+            acc24 = fma(vec4<f32>(subgroupBroadcast(s3, 0u)), bv, acc24);
+            acc25 = fma(vec4<f32>(subgroupBroadcast(s3, 1u)), bv, acc25);
+            acc26 = fma(vec4<f32>(subgroupBroadcast(s3, 2u)), bv, acc26);
+            acc27 = fma(vec4<f32>(subgroupBroadcast(s3, 3u)), bv, acc27);
+            acc28 = fma(vec4<f32>(subgroupBroadcast(s3, 4u)), bv, acc28);
+            acc29 = fma(vec4<f32>(subgroupBroadcast(s3, 5u)), bv, acc29);
+            acc30 = fma(vec4<f32>(subgroupBroadcast(s3, 6u)), bv, acc30);
+            acc31 = fma(vec4<f32>(subgroupBroadcast(s3, 7u)), bv, acc31);
         }
     }
     store_row(b, row0 + 0u, c4 * 4u, acc0);

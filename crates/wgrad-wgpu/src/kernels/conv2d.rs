@@ -1,9 +1,12 @@
 //! 2-D convolution over NCHW and its adjoints in input and weight (`shaders/conv2d.wgsl`).
 //!
-//! Direct kernels: one invocation per output element for the forward and backward-input passes (the latter a
-//! gather over the taps, so no atomics), one workgroup per weight-gradient element with a tree reduction over
-//! the batch and the output positions. An implicit-GEMM formulation reusing the matmul tiles would be faster;
-//! these are the simple, exact baseline.
+//! Two paths, chosen per adapter and params by [`pick`]:
+//! - direct kernels (`shaders/conv2d.wgsl`, every adapter and every `groups`): one invocation per output
+//!   element for the forward and backward-input passes (the latter a gather over the taps, so no atomics),
+//!   one workgroup per weight-gradient element with a tree reduction over the batch and the output
+//!   positions;
+//! - implicit GEMM through textures ([`super::conv2d_tex`], software adapters where `matmul_tex` runs,
+//!   `groups = 1`), falling back to the direct kernels when the textures would exceed the limits.
 
 use wgrad_graph::{Buffer, Conv2dParams, DType, Error, Input, Meta, Result};
 
@@ -30,8 +33,41 @@ pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
     v
 }
 
+/// Which kernels compute a convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    Direct,
+    Texture,
+}
+
+/// The texture path where it applies (see [`super::conv2d_tex::applies`]), else the direct kernels.
+pub fn pick(caps: &crate::Caps, p: &Conv2dParams) -> Path {
+    if super::conv2d_tex::applies(caps, p) {
+        Path::Texture
+    } else {
+        Path::Direct
+    }
+}
+
+/// `Unsupported` when `path` cannot run here.
+fn check_path(rec: &Recorder, op: &'static str, path: Path, p: &Conv2dParams) -> Result<()> {
+    if path == Path::Texture && !super::conv2d_tex::applies(rec.caps(), p) {
+        return Err(Error::Unsupported {
+            backend: "wgpu",
+            op,
+            msg: format!(
+                "the texture path needs groups = 1 (got {}) and an adapter that runs matmul_tex ({} does {})",
+                p.groups,
+                rec.caps().adapter_name,
+                if super::matmul_tex::supported(rec.caps()) { "" } else { "not" }
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// `[N, C_in, H, W, C_out, OH, OW, KH, KW]`, checked against `p`.
-struct Dims([usize; 9]);
+pub(crate) struct Dims(pub(crate) [usize; 9]);
 
 impl Dims {
     fn new(
@@ -158,10 +194,28 @@ pub fn conv2d(
     w: Input,
     out: &Meta,
 ) -> Result<Buffer> {
+    conv2d_with(rec, pick(rec.caps(), p), p, x, w, out)
+}
+
+/// [`conv2d`] on a given path (tests compare them).
+pub fn conv2d_with(
+    rec: &mut Recorder,
+    path: Path,
+    p: &Conv2dParams,
+    x: Input,
+    w: Input,
+    out: &Meta,
+) -> Result<Buffer> {
     const OP: &str = "conv2d";
     contiguous(OP, "x", &x)?;
     contiguous(OP, "weight", &w)?;
     let d = Dims::new(OP, p, &x.shape().0, &w.shape().0, &out.shape.0)?;
+    check_path(rec, OP, path, p)?;
+    if path == Path::Texture && out.numel() > 0 {
+        if let Some(y) = super::conv2d_tex::conv2d(rec, p, &d, &x, &w, out)? {
+            return Ok(y);
+        }
+    }
     let params = d.params(OP, p, out.numel(), [x.layout.offset, w.layout.offset])?;
     launch(rec, OP, &params, [x, w], out, false)
 }
@@ -177,10 +231,28 @@ pub fn conv2d_backward_input(
     w: Input,
     out: &Meta,
 ) -> Result<Buffer> {
+    conv2d_backward_input_with(rec, pick(rec.caps(), p), p, dy, w, out)
+}
+
+/// [`conv2d_backward_input`] on a given path.
+pub fn conv2d_backward_input_with(
+    rec: &mut Recorder,
+    path: Path,
+    p: &Conv2dParams,
+    dy: Input,
+    w: Input,
+    out: &Meta,
+) -> Result<Buffer> {
     const OP: &str = "conv2d_backward_input";
     contiguous(OP, "dy", &dy)?;
     contiguous(OP, "weight", &w)?;
     let d = Dims::new(OP, p, &out.shape.0, &w.shape().0, &dy.shape().0)?;
+    check_path(rec, OP, path, p)?;
+    if path == Path::Texture && out.numel() > 0 {
+        if let Some(dx) = super::conv2d_tex::conv2d_backward_input(rec, p, &d, &dy, &w, out)? {
+            return Ok(dx);
+        }
+    }
     let params = d.params(OP, p, out.numel(), [dy.layout.offset, w.layout.offset])?;
     launch(rec, OP, &params, [dy, w], out, false)
 }
@@ -196,10 +268,28 @@ pub fn conv2d_backward_weight(
     dy: Input,
     out: &Meta,
 ) -> Result<Buffer> {
+    conv2d_backward_weight_with(rec, pick(rec.caps(), p), p, x, dy, out)
+}
+
+/// [`conv2d_backward_weight`] on a given path.
+pub fn conv2d_backward_weight_with(
+    rec: &mut Recorder,
+    path: Path,
+    p: &Conv2dParams,
+    x: Input,
+    dy: Input,
+    out: &Meta,
+) -> Result<Buffer> {
     const OP: &str = "conv2d_backward_weight";
     contiguous(OP, "x", &x)?;
     contiguous(OP, "dy", &dy)?;
     let d = Dims::new(OP, p, &x.shape().0, &out.shape.0, &dy.shape().0)?;
+    check_path(rec, OP, path, p)?;
+    if path == Path::Texture && out.numel() > 0 {
+        if let Some(dw) = super::conv2d_tex::conv2d_backward_weight(rec, p, &d, &x, &dy, out)? {
+            return Ok(dw);
+        }
+    }
     let params = d.params(OP, p, out.numel(), [x.layout.offset, dy.layout.offset])?;
     launch(rec, OP, &params, [x, dy], out, true)
 }
@@ -207,9 +297,9 @@ pub fn conv2d_backward_weight(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::matmul::check::{matches_cpu, In};
+    use crate::kernels::matmul::check::{assert_close, download, matches_cpu, run, In};
     use crate::testing::backend_or_skip;
-    use wgrad_graph::{Layout, Op};
+    use wgrad_graph::{Backend, Layout, Op};
 
     /// f32 tolerance for sums of a few hundred products.
     const ATOL: f64 = 1e-4;
@@ -230,6 +320,10 @@ mod tests {
             ([3, 4, 9, 9], 4, [2, 3], p([1, 2], [0, 2], [2, 1], 2)),
             ([1, 3, 28, 28], 5, [5, 5], p([1, 1], [0, 0], [1, 1], 1)),
             ([2, 16, 8, 8], 8, [3, 3], p([1, 1], [1, 1], [1, 1], 1)),
+            // the blocks of the example CNN at batch 16
+            ([16, 1, 28, 28], 4, [3, 3], p([1, 1], [1, 1], [1, 1], 1)),
+            ([16, 4, 14, 14], 8, [3, 3], p([1, 1], [1, 1], [1, 1], 1)),
+            ([16, 8, 7, 7], 8, [3, 3], p([1, 1], [1, 1], [1, 1], 1)),
         ]
     }
 
@@ -241,6 +335,92 @@ mod tests {
         let mut layout = Layout::contiguous(shape.to_vec().into());
         layout.offset = 7;
         In { data, layout }
+    }
+
+    /// The three passes of one case on `path`, each as its own execute, read back.
+    fn run_path(
+        gpu: &crate::WgpuBackend,
+        path: Path,
+        p: &Conv2dParams,
+        [a, b]: [&In; 2],
+        pass: &Op,
+        out: &Meta,
+    ) -> Vec<f64> {
+        let up = |i: &In| {
+            let meta = Meta::new(vec![i.data.len()], out.dtype);
+            gpu.upload(&wgrad_graph::dtype::encode_f64(&i.data, out.dtype), &meta)
+                .expect("upload")
+        };
+        let (ab, bb) = (up(a), up(b));
+        let (ia, ib) = (
+            Input {
+                buffer: &ab,
+                layout: &a.layout,
+                dtype: out.dtype,
+            },
+            Input {
+                buffer: &bb,
+                layout: &b.layout,
+                dtype: out.dtype,
+            },
+        );
+        let mut rec = Recorder::new(gpu.engine().clone());
+        let y = match pass {
+            Op::Conv2d(_) => conv2d_with(&mut rec, path, p, ia, ib, out),
+            Op::Conv2dBackwardInput { .. } => {
+                conv2d_backward_input_with(&mut rec, path, p, ia, ib, out)
+            }
+            _ => conv2d_backward_weight_with(&mut rec, path, p, ia, ib, out),
+        }
+        .expect("record");
+        rec.finish().expect("submit");
+        download(gpu, &y, out)
+    }
+
+    /// Every case, every pass, on every path this adapter runs (the texture path skips grouped cases).
+    #[test]
+    fn conv2d_paths_match_cpu() {
+        let Some(gpu) = backend_or_skip() else { return };
+        let cpu = wgrad_cpu::CpuBackend::new();
+        for (i, (xs, c_out, k, p)) in cases().into_iter().enumerate() {
+            let seed = 10 * i as u64;
+            let ws = [c_out, xs[1] / p.groups, k[0], k[1]];
+            let oh = p.out_size(0, xs[2], k[0]).expect("fits");
+            let ow = p.out_size(1, xs[3], k[1]).expect("fits");
+            let ys = [xs[0], c_out, oh, ow];
+            let (x, w, dy) = (input(seed, &xs), input(seed + 1, &ws), input(seed + 2, &ys));
+            let passes = [
+                (Op::Conv2d(p), [&x, &w], ys),
+                (
+                    Op::Conv2dBackwardInput {
+                        params: p,
+                        input_hw: [xs[2], xs[3]],
+                    },
+                    [&dy, &w],
+                    xs,
+                ),
+                (
+                    Op::Conv2dBackwardWeight {
+                        params: p,
+                        kernel_hw: k,
+                    },
+                    [&x, &dy],
+                    ws,
+                ),
+            ];
+            for (op, inputs, shape) in &passes {
+                let out = Meta::new(shape.to_vec(), DType::F32);
+                let want = run(&cpu, op, inputs, &out);
+                for path in [Path::Direct, Path::Texture] {
+                    if path == Path::Texture && !super::super::conv2d_tex::applies(gpu.caps(), &p) {
+                        continue;
+                    }
+                    let got = run_path(&gpu, path, &p, *inputs, op, &out);
+                    let case = format!("{path:?} {op:?} x {xs:?} w {ws:?}");
+                    assert_close(&case, &got, &want, ATOL, ATOL);
+                }
+            }
+        }
     }
 
     #[test]

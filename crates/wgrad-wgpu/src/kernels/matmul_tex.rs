@@ -53,17 +53,15 @@ pub fn supported(caps: &crate::Caps) -> bool {
         && caps.limits.max_sampled_textures_per_shader_stage >= 2
 }
 
-/// One product `matmul_tex` computes: `out[b] = Σ_l lhs_l[b] · rhs_l[b]` for `b < batch`, `l < k_layers`,
-/// with `lhs_l[b]` of `[m, k]` and `rhs_l[b]` of `[k, n]`. A matmul has `k_layers = 1`; a convolution's
-/// weight gradient sums over the images of a batch with `batch = 1, k_layers = N`. A broadcast operand is
-/// packed once (its layers do not repeat per b).
+/// One product `matmul_tex` computes: `out[b] = lhs[b] · rhs[b]` for `b < batch`, with `lhs[b]` of `[m, k]`
+/// and `rhs[b]` of `[k, n]`, each matrix one texture layer. A broadcast operand is packed once (one layer
+/// read for every b).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TexGemm {
     pub batch: usize,
     pub m: usize,
     pub n: usize,
     pub k: usize,
-    pub k_layers: usize,
     pub lhs_broadcast: bool,
     pub rhs_broadcast: bool,
 }
@@ -80,19 +78,12 @@ impl TexGemm {
     }
     fn layers(&self, broadcast: bool) -> usize {
         if broadcast {
-            self.k_layers
+            1
         } else {
-            self.batch * self.k_layers
+            self.batch
         }
     }
-    fn bstep(&self, broadcast: bool) -> usize {
-        if broadcast {
-            0
-        } else {
-            self.k_layers
-        }
-    }
-    /// Texels the lhs pack must fill: `ceil(k/4)` wide, m padded to the 32-row tile, one layer per (b, l).
+    /// Texels the lhs pack must fill: `ceil(k/4)` wide, m padded to the 32-row tile, one layer per b.
     pub fn lhs_size(&self) -> Result<TextureSize> {
         size(
             self.k4s(),
@@ -100,7 +91,7 @@ impl TexGemm {
             self.layers(self.lhs_broadcast),
         )
     }
-    /// Texels the rhs pack must fill: n padded to the 32-column tile, k padded to 4, one layer per (b, l).
+    /// Texels the rhs pack must fill: n padded to the 32-column tile, k padded to 4, one layer per b.
     pub fn rhs_size(&self) -> Result<TextureSize> {
         let width = self.tiles_n() * BLOCK / TEXEL_FLOATS;
         size(
@@ -142,9 +133,8 @@ impl TexGemm {
                 self.m,
                 self.n,
                 self.k4s(),
-                self.k_layers,
-                self.bstep(self.lhs_broadcast),
-                self.bstep(self.rhs_broadcast),
+                usize::from(!self.lhs_broadcast),
+                usize::from(!self.rhs_broadcast),
                 self.tiles_m(),
                 self.tiles_n(),
             ],
@@ -224,7 +214,6 @@ pub fn matmul_tex(
         m,
         n: r.shape.0[2],
         k,
-        k_layers: 1,
         lhs_broadcast: batch == 1 || l.strides[0] == 0,
         rhs_broadcast: batch == 1 || r.strides[0] == 0,
     };
@@ -350,7 +339,6 @@ mod tests {
             m,
             n,
             k,
-            k_layers: 1,
             lhs_broadcast: false,
             rhs_broadcast: batch == 1,
         }
@@ -367,14 +355,6 @@ mod tests {
         };
         assert_eq!(g.lhs_size().ok(), Some(s(2, 64, 2)));
         assert_eq!(g.rhs_size().ok(), Some(s(8, 8, 2)));
-        let bw = TexGemm {
-            batch: 1,
-            k_layers: 7,
-            lhs_broadcast: true,
-            rhs_broadcast: true,
-            ..g
-        };
-        assert_eq!(bw.lhs_size().ok(), Some(s(2, 64, 7)));
         let broadcast = TexGemm {
             lhs_broadcast: true,
             ..g

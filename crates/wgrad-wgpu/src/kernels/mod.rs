@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod conv2d;
+pub mod conv2d_tex;
 pub mod index;
 pub mod matmul;
 pub mod matmul_tex;
@@ -37,6 +38,7 @@ pub fn families() -> Vec<(&'static Shader, Vec<Variant>)> {
         (&matmul::SHADER, matmul::variants()),
         (&matmul_tex::PACK, matmul_tex::pack_variants()),
         (&conv2d::SHADER, conv2d::variants()),
+        (&conv2d_tex::SHADER, conv2d_tex::variants()),
         (&pool::SHADER, pool::variants()),
         (&softmax::SHADER, softmax::variants()),
     ]
