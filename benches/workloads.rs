@@ -12,8 +12,9 @@
 //! reference at n = 256 for scale.
 //!
 //! Options (environment): `WGRAD_BENCH_QUICK=1` for a short run (fewer repetitions, W1 up to n = 1024);
-//! `WGRAD_BACKEND` / `WGRAD_ADAPTER` choose the adapter (see wgrad-wgpu). Arguments that do not start with
-//! `-` filter cases by substring: `cargo bench --bench workloads -- w1 w4`.
+//! `WGRAD_BACKEND` / `WGRAD_ADAPTER` choose the adapter (see wgrad-wgpu); `WGRAD_PROFILE=1` prints the
+//! wall time per kernel after each case (kernels then run one by one: the rates are not comparable).
+//! Arguments that do not start with `-` filter cases by substring: `cargo bench --bench workloads -- w1 w4`.
 //!
 //! Results for some machines are in BENCHMARKS.md.
 #![allow(clippy::unwrap_used)]
@@ -46,6 +47,7 @@ fn measure(p: Policy, mut f: impl FnMut() -> Result<()>) -> Result<Stats> {
     for _ in 0..p.warmup {
         f()?;
     }
+    wgrad::wgpu::profile::reset();
     let mut times = Vec::new();
     let start = Instant::now();
     while times.len() < p.reps && (times.len() < 2 || start.elapsed() < p.budget) {
@@ -54,6 +56,9 @@ fn measure(p: Policy, mut f: impl FnMut() -> Result<()>) -> Result<Stats> {
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
+    if wgrad::wgpu::profile::enabled() {
+        println!("kernels over {} timed runs:\n{}", times.len(), wgrad::wgpu::profile::report());
+    }
     Ok(Stats {
         best: times[0],
         median: times[times.len() / 2],

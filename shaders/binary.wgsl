@@ -52,10 +52,15 @@ fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 fn pos(p: Params, k: u32, i: u32) -> u32 {
     var rem = i;
     var q = p.offsets[k];
-    for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    // Inner dims peel off with % and /; the outermost takes what is left (i < numel), so an input that
+    // coalesced to rank 1 costs no integer division (llvmpipe splits a vector division into 8 scalar ones).
+    for (var d = i32(p.rank) - 1; d >= 1; d--) {
         let n = p.shape[u32(d) / 4u][u32(d) % 4u];
         q += (rem % n) * p.strides[2u * k + u32(d) / 4u][u32(d) % 4u];
         rem /= n;
+    }
+    if p.rank > 0u {
+        q += rem * p.strides[2u * k][0];
     }
     return q;
 }

@@ -65,10 +65,15 @@ fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 fn pos(i: u32) -> u32 {
     var rem = i;
     var q = params.offsets[0];
-    for (var d = i32(params.rank) - 1; d >= 0; d--) {
+    // Inner dims peel off with % and /; the outermost takes what is left (i < numel), so an input that
+    // coalesced to rank 1 costs no integer division (llvmpipe splits a vector division into 8 scalar ones).
+    for (var d = i32(params.rank) - 1; d >= 1; d--) {
         let n = params.shape[u32(d) / 4u][u32(d) % 4u];
         q += (rem % n) * params.strides[u32(d) / 4u][u32(d) % 4u];
         rem /= n;
+    }
+    if params.rank > 0u {
+        q += rem * params.strides[0][0];
     }
     return q;
 }

@@ -56,10 +56,15 @@ var<workgroup> si: array<u32, WG>;
 fn unravel(i: u32, rank: u32, shape: vec4<u32>, strides: vec4<u32>) -> u32 {
     var rem = i;
     var q = 0u;
-    for (var d = i32(rank) - 1; d >= 0; d--) {
+    // Inner dims peel off with % and /; the outermost takes what is left (i < the product of `shape`), so a
+    // contiguous range costs no integer division (llvmpipe splits a vector division into 8 scalar ones).
+    for (var d = i32(rank) - 1; d >= 1; d--) {
         let n = shape[d];
         q += (rem % n) * strides[d];
         rem /= n;
+    }
+    if rank > 0u {
+        q += rem * strides[0];
     }
     return q;
 }

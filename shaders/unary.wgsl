@@ -41,10 +41,15 @@ fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 fn pos(k: u32, i: u32) -> u32 {
     var rem = i;
     var p = params.offsets[k];
-    for (var d = i32(params.rank) - 1; d >= 0; d--) {
+    // Inner dims peel off with % and /; the outermost takes what is left (i < numel), so an input that
+    // coalesced to rank 1 costs no integer division (llvmpipe splits a vector division into 8 scalar ones).
+    for (var d = i32(params.rank) - 1; d >= 1; d--) {
         let n = params.shape[u32(d) / 4u][u32(d) % 4u];
         p += (rem % n) * params.strides[2u * k + u32(d) / 4u][u32(d) % 4u];
         rem /= n;
+    }
+    if params.rank > 0u {
+        p += rem * params.strides[2u * k][0];
     }
     return p;
 }

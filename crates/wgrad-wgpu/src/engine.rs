@@ -447,6 +447,45 @@ impl Recorder {
         bg
     }
 
+    /// Records `cmds` into one compute pass of one encoder and submits it.
+    fn submit<'c>(
+        &self,
+        cmds: impl Iterator<Item = (&'c Cmd, &'c wgpu::BindGroup)>,
+    ) -> wgpu::SubmissionIndex {
+        let label = Some("wgrad execute");
+        let gpu = &self.engine.gpu;
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label,
+                timestamp_writes: None,
+            });
+            for (cmd, bg) in cmds {
+                pass.set_pipeline(&cmd.pipeline);
+                pass.set_bind_group(0, bg, &[cmd.param_offset]);
+                pass.dispatch_workgroups(cmd.grid[0], cmd.grid[1], cmd.grid[2]);
+            }
+        }
+        gpu.queue.submit([encoder.finish()])
+    }
+
+    /// [`crate::profile`]: each dispatch submitted and waited for alone, its wall time recorded.
+    fn submit_one_by_one(&self, groups: &[wgpu::BindGroup]) -> wgpu::SubmissionIndex {
+        let device = &self.engine.gpu.device;
+        // start from an idle queue so the first kernel is not charged for earlier work
+        let _ = device.poll(wgpu::PollType::wait_indefinitely());
+        let mut last = None;
+        for (cmd, bg) in self.cmds.iter().zip(groups) {
+            let start = std::time::Instant::now();
+            last = Some(self.submit(std::iter::once((cmd, bg))));
+            let _ = device.poll(wgpu::PollType::wait_indefinitely());
+            crate::profile::record(&cmd.label, start.elapsed().as_secs_f64());
+        }
+        last.expect("finish returns early when there are no commands")
+    }
+
     /// Writes the uniform block, records every dispatch into one encoder and submits once.
     pub fn finish(self) -> Result<Option<wgpu::SubmissionIndex>> {
         let e = self.engine.clone();
@@ -465,21 +504,11 @@ impl Recorder {
             .iter()
             .map(|c| self.bind_group(c, &uniform_key))
             .collect();
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("wgrad execute"),
-        });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("wgrad execute"),
-                timestamp_writes: None,
-            });
-            for (cmd, bg) in self.cmds.iter().zip(&groups) {
-                pass.set_pipeline(&cmd.pipeline);
-                pass.set_bind_group(0, bg, &[cmd.param_offset]);
-                pass.dispatch_workgroups(cmd.grid[0], cmd.grid[1], cmd.grid[2]);
-            }
-        }
-        let index = e.gpu.queue.submit([encoder.finish()]);
+        let index = if crate::profile::enabled() {
+            self.submit_one_by_one(&groups)
+        } else {
+            self.submit(self.cmds.iter().zip(&groups))
+        };
         e.pool.give(uniform);
         let v = pollster::block_on(validation.pop());
         let o = pollster::block_on(oom.pop());

@@ -5,7 +5,8 @@
 //!   layout and pipeline caches;
 //! - [`engine`]: the [`engine::Recorder`] kernels record dispatches into (one encoder, one submit per execute);
 //! - [`kernels`]: one module per kernel family (`shaders/<family>.wgsl`);
-//! - [`backend`]: [`WgpuBackend`], wgrad's `Backend` on all of the above.
+//! - [`backend`]: [`WgpuBackend`], wgrad's `Backend` on all of the above;
+//! - [`profile`]: opt-in wall time per kernel (`WGRAD_PROFILE=1`).
 
 // `variants()` returns the tuple type agreed in ENGINE_API.md; a named alias would not change the contract.
 #![allow(clippy::type_complexity)]
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod kernels;
 pub mod pipeline;
 pub mod pool;
+pub mod profile;
 pub mod testing;
 pub mod texture;
 
