@@ -56,56 +56,44 @@ struct Params {
 @group(0) @binding(1) var dst: texture_storage_2d_array<rgba32float, write>;
 @group(0) @binding(2) var<uniform> params: Params;
 
-// cols[n, kk, q] from x.
-fn col(n: u32, kk: u32, q: u32) -> f32 {
-    let taps = params.kh * params.kw;
-    if kk >= params.c_in * taps || q >= params.oh * params.ow {
-        return 0.0;
-    }
-    let ci = kk / taps;
-    let i = (kk % taps) / params.kw;
-    let j = kk % params.kw;
-    let iy = i32((q / params.ow) * params.sh + i * params.dh) - i32(params.ph);
-    let ix = i32((q % params.ow) * params.sw + j * params.dw) - i32(params.pw);
-    if iy < 0 || ix < 0 || u32(iy) >= params.h || u32(ix) >= params.w {
+// Each texel holds four consecutive columns of one row, so the entries split the row index and the first
+// column index into their coordinates once and step the rest: llvmpipe splits every vector integer division
+// into 8 scalar ones, and a texel would otherwise pay for a dozen of them.
+
+// The input coordinate tap (i, j) of output position (oy, ox) reads, or -1 past the padding.
+fn input_at(o: u32, stride: u32, t: u32, dil: u32, pad: u32, size: u32) -> i32 {
+    let v = i32(o * stride + t * dil) - i32(pad);
+    return select(-1, v, v >= 0 && u32(v) < size);
+}
+
+// x[n, ci, iy, ix], or 0 when (iy, ix) is outside the image.
+fn x_at(n: u32, ci: u32, iy: i32, ix: i32) -> f32 {
+    if iy < 0 || ix < 0 {
         return 0.0;
     }
     return f32(src[params.off + ((n * params.c_in + ci) * params.h + u32(iy)) * params.w + u32(ix)]);
 }
 
-// One output coordinate of dcols: the dy row index reaching input coordinate `p` through tap `t`, or -1.
+// The output coordinate whose tap t reads input coordinate p, or -1 when none does (not a multiple of the
+// stride, or out of range).
 fn source_of(p: u32, pad: u32, t: u32, dil: u32, stride: u32, size: u32) -> i32 {
     let s = i32(p + pad) - i32(t * dil);
-    if s < 0 || u32(s) % stride != 0u || u32(s) / stride >= size {
+    if s < 0 {
         return -1;
     }
-    return i32(u32(s) / stride);
+    var o = u32(s);
+    if stride != 1u {
+        if o % stride != 0u {
+            return -1;
+        }
+        o /= stride;
+    }
+    return select(-1, i32(o), o < size);
 }
 
-// dcols[n, kk', p] from dy.
-fn dcol(n: u32, kk: u32, p: u32) -> f32 {
-    let taps = params.kh * params.kw;
-    if kk >= params.c_out * taps || p >= params.h * params.w {
-        return 0.0;
-    }
-    let co = kk / taps;
-    let i = (kk % taps) / params.kw;
-    let j = kk % params.kw;
-    let oy = source_of(p / params.w, params.ph, i, params.dh, params.sh, params.oh);
-    let ox = source_of(p % params.w, params.pw, j, params.dw, params.sw, params.ow);
-    if oy < 0 || ox < 0 {
-        return 0.0;
-    }
-    return f32(src[params.off + ((n * params.c_out + co) * params.oh + u32(oy)) * params.ow + u32(ox)]);
-}
-
-// w[co, ci, i, j] for kk' = (co, i, j).
-fn weight_t_at(ci: u32, kk: u32) -> f32 {
-    let taps = params.kh * params.kw;
-    if kk >= params.c_out * taps || ci >= params.c_in {
-        return 0.0;
-    }
-    return f32(src[params.off + ((kk / taps) * params.c_in + ci) * taps + kk % taps]);
+// (a, b) -> the next position of a row-major [.., extent] walk.
+fn step(v: vec2<u32>, extent: u32) -> vec2<u32> {
+    return select(vec2<u32>(v.x, v.y + 1u), vec2<u32>(v.x + 1u, 0u), v.y + 1u == extent);
 }
 
 // (x, y, layer) of texel `t`, or none (layer = 0xffffffff) past the end.
@@ -124,8 +112,24 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     if t.z == 0xffffffffu {
         return;
     }
-    let q = 4u * t.x;
-    let v = vec4<f32>(col(t.z, t.y, q), col(t.z, t.y, q + 1u), col(t.z, t.y, q + 2u), col(t.z, t.y, q + 3u));
+    // row kk = (ci, i, j), columns q = 4·t.x .. + 3 = (oy, ox)
+    let taps = params.kh * params.kw;
+    var v = vec4<f32>(0.0);
+    if t.y < params.c_in * taps {
+        let ci = t.y / taps;
+        let i = (t.y % taps) / params.kw;
+        let j = t.y % params.kw;
+        let q0 = 4u * t.x;
+        var o = vec2<u32>(q0 / params.ow, q0 % params.ow);
+        for (var c = 0u; c < 4u; c++) {
+            if q0 + c < params.oh * params.ow {
+                let iy = input_at(o.x, params.sh, i, params.dh, params.ph, params.h);
+                let ix = input_at(o.y, params.sw, j, params.dw, params.pw, params.w);
+                v[c] = x_at(t.z, ci, iy, ix);
+            }
+            o = step(o, params.ow);
+        }
+    }
     textureStore(dst, t.xy, t.z, v);
 }
 
@@ -135,8 +139,28 @@ fn im2col_t(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     if t.z == 0xffffffffu {
         return;
     }
-    let kk = 4u * t.x;
-    let v = vec4<f32>(col(t.z, kk, t.y), col(t.z, kk + 1u, t.y), col(t.z, kk + 2u, t.y), col(t.z, kk + 3u, t.y));
+    // row q = (oy, ox), columns kk = 4·t.x .. + 3 = (ci, i, j)
+    let taps = params.kh * params.kw;
+    var v = vec4<f32>(0.0);
+    if t.y < params.oh * params.ow {
+        let oy = t.y / params.ow;
+        let ox = t.y % params.ow;
+        let kk0 = 4u * t.x;
+        var ci = kk0 / taps;
+        var ij = vec2<u32>((kk0 % taps) / params.kw, kk0 % params.kw);
+        for (var c = 0u; c < 4u; c++) {
+            if ci < params.c_in {
+                let iy = input_at(oy, params.sh, ij.x, params.dh, params.ph, params.h);
+                let ix = input_at(ox, params.sw, ij.y, params.dw, params.pw, params.w);
+                v[c] = x_at(t.z, ci, iy, ix);
+            }
+            ij = step(ij, params.kw);
+            if ij.x == params.kh {
+                ij.x = 0u;
+                ci += 1u;
+            }
+        }
+    }
     textureStore(dst, t.xy, t.z, v);
 }
 
@@ -146,8 +170,27 @@ fn dy_cols(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     if t.z == 0xffffffffu {
         return;
     }
-    let p = 4u * t.x;
-    let v = vec4<f32>(dcol(t.z, t.y, p), dcol(t.z, t.y, p + 1u), dcol(t.z, t.y, p + 2u), dcol(t.z, t.y, p + 3u));
+    // row kk' = (co, i, j), columns p = 4·t.x .. + 3 = (py, px)
+    let taps = params.kh * params.kw;
+    var v = vec4<f32>(0.0);
+    if t.y < params.c_out * taps {
+        let co = t.y / taps;
+        let i = (t.y % taps) / params.kw;
+        let j = t.y % params.kw;
+        let p0 = 4u * t.x;
+        var p = vec2<u32>(p0 / params.w, p0 % params.w);
+        let base = params.off + (t.z * params.c_out + co) * params.oh * params.ow;
+        for (var c = 0u; c < 4u; c++) {
+            if p0 + c < params.h * params.w {
+                let oy = source_of(p.x, params.ph, i, params.dh, params.sh, params.oh);
+                let ox = source_of(p.y, params.pw, j, params.dw, params.sw, params.ow);
+                if oy >= 0 && ox >= 0 {
+                    v[c] = f32(src[base + u32(oy) * params.ow + u32(ox)]);
+                }
+            }
+            p = step(p, params.w);
+        }
+    }
     textureStore(dst, t.xy, t.z, v);
 }
 
@@ -157,7 +200,18 @@ fn weight_t(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     if t.z == 0xffffffffu {
         return;
     }
-    let kk = 4u * t.x;
-    let v = vec4<f32>(weight_t_at(t.y, kk), weight_t_at(t.y, kk + 1u), weight_t_at(t.y, kk + 2u), weight_t_at(t.y, kk + 3u));
+    // row ci, columns kk' = 4·t.x .. + 3 = (co, tap): w[co, ci, tap]
+    let taps = params.kh * params.kw;
+    var v = vec4<f32>(0.0);
+    if t.y < params.c_in {
+        let kk0 = 4u * t.x;
+        var ct = vec2<u32>(kk0 / taps, kk0 % taps);
+        for (var c = 0u; c < 4u; c++) {
+            if ct.x < params.c_out {
+                v[c] = f32(src[params.off + (ct.x * params.c_in + t.y) * taps + ct.y]);
+            }
+            ct = step(ct, taps);
+        }
+    }
     textureStore(dst, t.xy, t.z, v);
 }
