@@ -57,7 +57,11 @@ fn measure(p: Policy, mut f: impl FnMut() -> Result<()>) -> Result<Stats> {
     }
     times.sort_by(f64::total_cmp);
     if wgrad::wgpu::profile::enabled() {
-        println!("kernels over {} timed runs:\n{}", times.len(), wgrad::wgpu::profile::report());
+        println!(
+            "kernels over {} timed runs:\n{}",
+            times.len(),
+            wgrad::wgpu::profile::report()
+        );
     }
     Ok(Stats {
         best: times[0],

@@ -87,6 +87,10 @@ pub struct Schedule {
 }
 
 /// A device that can hold buffers and execute schedules.
+/// A boxed, sendable future (what [`Backend::download_async`] returns; trait methods cannot be `async` and
+/// stay object-safe).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 pub trait Backend: Send + Sync + Debug {
     /// Human-readable name: `cpu` or e.g. `wgpu vulkan: NVIDIA H100 (DiscreteGpu)`.
     fn name(&self) -> String;
@@ -94,6 +98,12 @@ pub trait Backend: Send + Sync + Debug {
     fn upload(&self, bytes: &[u8], meta: &Meta) -> Result<Buffer>;
     /// Reads a contiguous view back as host bytes (row-major, `dtype`'s host layout).
     fn download(&self, view: &View) -> Result<Vec<u8>>;
+    /// [`Backend::download`] as a future that does not block the thread polling it while the device works
+    /// (a GPU backend resolves it from its map callback). The default, for backends whose memory is the
+    /// host's, is the blocking download.
+    fn download_async<'a>(&'a self, view: &'a View) -> BoxFuture<'a, Result<Vec<u8>>> {
+        Box::pin(std::future::ready(self.download(view)))
+    }
     /// Runs every step and returns the buffers of `schedule.outputs`.
     fn execute(&self, schedule: &Schedule) -> Result<Vec<Buffer>>;
     /// Whether the backend can compute in this dtype (uploads and downloads of every dtype always work).

@@ -12,7 +12,9 @@ pub mod op;
 pub mod philox;
 pub mod shape;
 
-pub use backend::{Arg, Backend, Buffer, BufferImpl, Input, Kernels, Schedule, Slot, Step, View};
+pub use backend::{
+    Arg, Backend, BoxFuture, Buffer, BufferImpl, Input, Kernels, Schedule, Slot, Step, View,
+};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use op::{

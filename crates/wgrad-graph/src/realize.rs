@@ -274,6 +274,23 @@ pub fn realize(targets: &[&Tensor]) -> Result<()> {
     Ok(())
 }
 
+fn check_element<T: Element>(op: &'static str, dtype: DType) -> Result<()> {
+    if T::DTYPE != dtype {
+        return Err(Error::dtype(
+            op,
+            format!("tensor is {dtype}, asked for {}", T::DTYPE),
+        ));
+    }
+    Ok(())
+}
+
+fn elements<T: Element>(bytes: &[u8]) -> Vec<T> {
+    bytes
+        .chunks_exact(T::DTYPE.host_size())
+        .map(T::read_le)
+        .collect()
+}
+
 impl Tensor {
     /// Computes this tensor's value now (see [`realize`]).
     pub fn realize(&self) -> Result<&Tensor> {
@@ -290,29 +307,33 @@ impl Tensor {
         })
     }
 
+    /// The value as a contiguous view (realized, copied first when strided).
+    fn contiguous_value(&self) -> Result<View> {
+        let view = self.value()?;
+        if view.layout.is_contiguous() {
+            return Ok(view);
+        }
+        Tensor::from_op(Op::Copy, &[self])?.value()
+    }
+
     /// Host bytes of the value in row-major order.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut view = self.value()?;
-        if !view.layout.is_contiguous() {
-            let c = Tensor::from_op(Op::Copy, &[self])?;
-            view = c.value()?;
-        }
-        self.device().backend().download(&view)
+        self.device().backend().download(&self.contiguous_value()?)
     }
 
     /// The elements in row-major order. `T` must be the tensor's dtype (use `cast` first otherwise).
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
-        if T::DTYPE != self.dtype() {
-            return Err(Error::dtype(
-                "to_vec",
-                format!("tensor is {}, asked for {}", self.dtype(), T::DTYPE),
-            ));
-        }
-        let bytes = self.to_bytes()?;
-        Ok(bytes
-            .chunks_exact(T::DTYPE.host_size())
-            .map(T::read_le)
-            .collect())
+        check_element::<T>("to_vec", self.dtype())?;
+        Ok(elements(&self.to_bytes()?))
+    }
+
+    /// [`Tensor::to_vec`] as a future: the graph is submitted when it is called, and awaiting does not block
+    /// the thread while the device computes and copies (on wgpu; the CPU backend is done at once).
+    pub async fn to_vec_async<T: Element>(&self) -> Result<Vec<T>> {
+        check_element::<T>("to_vec_async", self.dtype())?;
+        let view = self.contiguous_value()?;
+        let backend = self.device().backend();
+        Ok(elements(&backend.download_async(&view).await?))
     }
 
     /// The elements as f64, whatever the dtype.

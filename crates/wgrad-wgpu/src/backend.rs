@@ -8,14 +8,14 @@
 use std::sync::{Arc, Mutex};
 
 use wgrad_graph::backend::run_schedule;
-use wgrad_graph::{Backend, Buffer, DType, Error, Meta, Result, Schedule, View};
+use wgrad_graph::{Backend, BoxFuture, Buffer, DType, Error, Meta, Result, Schedule, View};
 
 use crate::device::{Gpu, Options};
 use crate::engine::{
     decode_device_error, gpu_buffer, storage_bytes, Engine, Recorder, ERROR_FLAG_WORDS,
 };
 use crate::kernels::GpuKernels;
-use crate::pool::{PoolStats, STAGING};
+use crate::pool::{PoolStats, Pooled, STAGING};
 
 /// The wgpu backend. Cheap to clone (shares the device and caches).
 #[derive(Clone, Debug)]
@@ -81,10 +81,9 @@ impl WgpuBackend {
         self.engine.pool.stats()
     }
 
-    /// Reads a contiguous view back, blocking until the bytes are there. The device error flag travels in the
-    /// same staging buffer (after the data) and is cleared in the same submit; when a kernel had set it, the
-    /// result is that error instead of the bytes.
-    fn readback(&self, view: &View) -> Result<Vec<u8>> {
+    /// Starts reading a contiguous view back: copies it and the device error flag into one pooled staging
+    /// buffer (clearing the flag in the same submit) and requests the mapping. `None` for an empty view.
+    fn begin_readback(&self, view: &View) -> Result<Option<Readback>> {
         let e = &self.engine;
         e.gpu.check_lost()?;
         let g = gpu_buffer("download", &view.buffer)?;
@@ -94,7 +93,7 @@ impl WgpuBackend {
         let aligned = start / 4 * 4;
         let end = (start + numel as u64 * elem).div_ceil(4) * 4;
         if numel == 0 {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         if end > g.raw().size() {
             return Err(Error::Backend {
@@ -109,46 +108,56 @@ impl WgpuBackend {
         let flag_bytes = (ERROR_FLAG_WORDS * 4) as u64;
         let total = data + flag_bytes;
         let staging = e.pool.take(total, STAGING);
-        let _guard = e.queue_lock.lock().expect("queue lock is never poisoned");
-        let mut encoder = e
-            .gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("wgrad download"),
-            });
-        encoder.copy_buffer_to_buffer(g.raw(), aligned, &staging.buffer, 0, data);
-        encoder.copy_buffer_to_buffer(&e.error_flag, 0, &staging.buffer, data, flag_bytes);
-        encoder.clear_buffer(&e.error_flag, 0, None);
-        e.gpu.queue.submit([encoder.finish()]);
-        let done: Arc<Mutex<Option<std::result::Result<(), wgpu::BufferAsyncError>>>> =
-            Arc::new(Mutex::new(None));
-        let slot = done.clone();
+        {
+            let _guard = e.queue_lock.lock().expect("queue lock is never poisoned");
+            let mut encoder =
+                e.gpu
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("wgrad download"),
+                    });
+            encoder.copy_buffer_to_buffer(g.raw(), aligned, &staging.buffer, 0, data);
+            encoder.copy_buffer_to_buffer(&e.error_flag, 0, &staging.buffer, data, flag_bytes);
+            encoder.clear_buffer(&e.error_flag, 0, None);
+            e.gpu.queue.submit([encoder.finish()]);
+        }
+        let state = Arc::new(Mutex::new(MapState::default()));
+        let slot = state.clone();
         staging
             .buffer
             .map_async(wgpu::MapMode::Read, 0..total, move |r| {
+                // never panic in a wgpu callback: a poisoned lock just drops the result
                 if let Ok(mut s) = slot.lock() {
-                    *s = Some(r);
+                    s.result = Some(r);
+                    if let Some(w) = s.waker.take() {
+                        w.wake();
+                    }
                 }
             });
-        e.gpu
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|err| Error::Backend {
-                backend: "wgpu",
-                msg: format!("download: poll failed: {err}"),
-            })?;
+        Ok(Some(Readback {
+            staging,
+            state,
+            data,
+            skip: (start - aligned) as usize,
+            numel,
+            dtype: view.dtype,
+        }))
+    }
+
+    /// Finishes a readback whose mapping completed: the bytes, or the error a kernel recorded.
+    fn end_readback(&self, rb: Readback) -> Result<Vec<u8>> {
+        let e = &self.engine;
         e.gpu.check_lost()?;
-        let state = done.lock().expect("map callback never panics").take();
-        match state {
-            Some(Ok(())) => {}
-            other => {
-                return Err(Error::Backend {
-                    backend: "wgpu",
-                    msg: format!("download: mapping the staging buffer failed: {other:?}"),
-                })
-            }
+        let state = rb.state.lock().map(|mut s| s.result.take()).ok().flatten();
+        if !matches!(state, Some(Ok(()))) {
+            return Err(Error::Backend {
+                backend: "wgpu",
+                msg: format!("download: mapping the staging buffer failed: {state:?}"),
+            });
         }
-        let read = staging
+        let total = rb.data + (ERROR_FLAG_WORDS * 4) as u64;
+        let read = rb
+            .staging
             .buffer
             .get_mapped_range(0..total)
             .map_err(|err| Error::Backend {
@@ -156,16 +165,15 @@ impl WgpuBackend {
                 msg: format!("download: {err}"),
             })
             .map(|mapped| {
-                let (bytes, flag) = mapped.split_at(data as usize);
+                let (bytes, flag) = mapped.split_at(rb.data as usize);
                 let mut words = [0u32; ERROR_FLAG_WORDS];
                 for (w, b) in words.iter_mut().zip(flag.chunks_exact(4)) {
                     *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                 }
-                let skip = (start - aligned) as usize;
-                (from_storage(&bytes[skip..], view.dtype, numel), words)
+                (from_storage(&bytes[rb.skip..], rb.dtype, rb.numel), words)
             });
-        staging.buffer.unmap();
-        e.pool.give(staging);
+        rb.staging.buffer.unmap();
+        e.pool.give(rb.staging);
         let (bytes, words) = read?;
         match decode_device_error(words) {
             Some(err) => Err(err),
@@ -173,9 +181,71 @@ impl WgpuBackend {
         }
     }
 
-    /// `download` as a future (the blocking `download` is this, driven by pollster).
+    /// `download` as a future that does not block the polling thread: a helper thread waits on the device
+    /// (native wgpu fires map callbacks only from `Device::poll`) and the map callback wakes the task.
     pub async fn download_async(&self, view: &View) -> Result<Vec<u8>> {
-        self.readback(view)
+        let Some(rb) = self.begin_readback(view)? else {
+            return Ok(Vec::new());
+        };
+        MapWait {
+            state: rb.state.clone(),
+            device: Some(self.engine.gpu.device.clone()),
+        }
+        .await;
+        self.end_readback(rb)
+    }
+}
+
+/// The result of `map_async` and the task to wake when it arrives.
+#[derive(Default)]
+struct MapState {
+    result: Option<std::result::Result<(), wgpu::BufferAsyncError>>,
+    waker: Option<std::task::Waker>,
+}
+
+/// A staging copy in flight (see [`WgpuBackend::download_async`]).
+struct Readback {
+    staging: Pooled,
+    state: Arc<Mutex<MapState>>,
+    /// Bytes of data in the staging buffer (the error flag follows).
+    data: u64,
+    /// Bytes before the view's first element (copies start 4-byte aligned).
+    skip: usize,
+    numel: usize,
+    dtype: DType,
+}
+
+/// Resolves once the map callback has run.
+struct MapWait {
+    state: Arc<Mutex<MapState>>,
+    /// Taken by the first poll, which starts the thread that drives the device.
+    device: Option<wgpu::Device>,
+}
+
+impl std::future::Future for MapWait {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        {
+            let Ok(mut s) = self.state.lock() else {
+                return std::task::Poll::Ready(()); // end_readback reports the missing result
+            };
+            if s.result.is_some() {
+                return std::task::Poll::Ready(());
+            }
+            s.waker = Some(cx.waker().clone());
+        }
+        if let Some(device) = self.device.take() {
+            std::thread::spawn(move || {
+                // the callback records any failure; a poll error means the device is lost, which
+                // end_readback's check_lost reports
+                let _ = device.poll(wgpu::PollType::wait_indefinitely());
+            });
+        }
+        std::task::Poll::Pending
     }
 }
 
@@ -219,7 +289,22 @@ impl Backend for WgpuBackend {
     }
 
     fn download(&self, view: &View) -> Result<Vec<u8>> {
-        pollster::block_on(self.download_async(view))
+        let Some(rb) = self.begin_readback(view)? else {
+            return Ok(Vec::new());
+        };
+        self.engine
+            .gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|err| Error::Backend {
+                backend: "wgpu",
+                msg: format!("download: poll failed: {err}"),
+            })?;
+        self.end_readback(rb)
+    }
+
+    fn download_async<'a>(&'a self, view: &'a View) -> BoxFuture<'a, Result<Vec<u8>>> {
+        Box::pin(WgpuBackend::download_async(self, view))
     }
 
     fn execute(&self, schedule: &Schedule) -> Result<Vec<Buffer>> {

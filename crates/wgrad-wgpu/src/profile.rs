@@ -31,11 +31,18 @@ pub fn record(label: &str, seconds: f64) {
 
 /// The table so far, slowest kernel first: total ms, calls, ms per call, share of the total, label.
 pub fn report() -> String {
-    let table = TABLE.lock().map(|t| t.clone()).unwrap_or_default().unwrap_or_default();
+    let table = TABLE
+        .lock()
+        .map(|t| t.clone())
+        .unwrap_or_default()
+        .unwrap_or_default();
     let mut rows: Vec<(String, (u64, f64))> = table.into_iter().collect();
     rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
     let total: f64 = rows.iter().map(|r| r.1 .1).sum();
-    let mut out = format!("{:>10} {:>7} {:>10} {:>6}  kernel\n", "total ms", "calls", "ms/call", "share");
+    let mut out = format!(
+        "{:>10} {:>7} {:>10} {:>6}  kernel\n",
+        "total ms", "calls", "ms/call", "share"
+    );
     for (label, (calls, secs)) in rows {
         out += &format!(
             "{:>10.1} {calls:>7} {:>10.3} {:>5.1}%  {label}\n",
