@@ -111,32 +111,21 @@ impl Dims {
         numel: usize,
         offs: [usize; 2],
     ) -> Result<Vec<u32>> {
+        let mut v = vec![numel];
+        v.extend(self.geometry(p));
+        let [c_in, c_out] = [self.0[1], self.0[4]];
+        v.extend([c_in / p.groups, c_out / p.groups, offs[0], offs[1]]);
+        words(op, &v)
+    }
+
+    /// `n, c_in, h, w, c_out, oh, ow, kh, kw`, then stride, padding and dilation (each (y, x)): the words
+    /// every convolution kernel's params start with (after its own leading words).
+    pub(crate) fn geometry(&self, p: &Conv2dParams) -> [usize; 15] {
         let [n, c_in, h, w, c_out, oh, ow, kh, kw] = self.0;
-        words(
-            op,
-            &[
-                numel,
-                n,
-                c_in,
-                h,
-                w,
-                c_out,
-                oh,
-                ow,
-                kh,
-                kw,
-                p.stride[0],
-                p.stride[1],
-                p.padding[0],
-                p.padding[1],
-                p.dilation[0],
-                p.dilation[1],
-                c_in / p.groups,
-                c_out / p.groups,
-                offs[0],
-                offs[1],
-            ],
-        )
+        let [sh, sw] = p.stride;
+        let [ph, pw] = p.padding;
+        let [dh, dw] = p.dilation;
+        [n, c_in, h, w, c_out, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw]
     }
 }
 
@@ -297,9 +286,11 @@ pub fn conv2d_backward_weight_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::matmul::check::{assert_close, download, matches_cpu, run, In};
+    use crate::kernels::matmul::check::{
+        self, assert_close, download, matches_cpu, run, upload, In,
+    };
     use crate::testing::backend_or_skip;
-    use wgrad_graph::{Backend, Layout, Op};
+    use wgrad_graph::{Layout, Op};
 
     /// f32 tolerance for sums of a few hundred products.
     const ATOL: f64 = 1e-4;
@@ -346,23 +337,10 @@ mod tests {
         pass: &Op,
         out: &Meta,
     ) -> Vec<f64> {
-        let up = |i: &In| {
-            let meta = Meta::new(vec![i.data.len()], out.dtype);
-            gpu.upload(&wgrad_graph::dtype::encode_f64(&i.data, out.dtype), &meta)
-                .expect("upload")
-        };
-        let (ab, bb) = (up(a), up(b));
+        let (ab, bb) = (upload(gpu, a, out.dtype), upload(gpu, b, out.dtype));
         let (ia, ib) = (
-            Input {
-                buffer: &ab,
-                layout: &a.layout,
-                dtype: out.dtype,
-            },
-            Input {
-                buffer: &bb,
-                layout: &b.layout,
-                dtype: out.dtype,
-            },
+            check::input(&ab, a, out.dtype),
+            check::input(&bb, b, out.dtype),
         );
         let mut rec = Recorder::new(gpu.engine().clone());
         let y = match pass {

@@ -55,32 +55,15 @@ fn pack_conv(
     size: TextureSize,
 ) -> Result<Texture> {
     let texture = rec.texture(entry, size)?;
-    let [n, c_in, h, w, c_out, oh, ow, kh, kw] = d.0;
     let texels = size.width as usize * size.height as usize * size.layers as usize;
-    let params = words(
-        entry,
-        &[
-            texels,
-            size.width as usize,
-            size.height as usize,
-            src.layout.offset,
-            n,
-            c_in,
-            h,
-            w,
-            c_out,
-            oh,
-            ow,
-            kh,
-            kw,
-            p.stride[0],
-            p.stride[1],
-            p.padding[0],
-            p.padding[1],
-            p.dilation[0],
-            p.dilation[1],
-        ],
-    )?;
+    let mut values = vec![
+        texels,
+        size.width as usize,
+        size.height as usize,
+        src.layout.offset,
+    ];
+    values.extend(d.geometry(p));
+    let params = words(entry, &values)?;
     rec.dispatch(Dispatch {
         shader: &SHADER,
         entry,

@@ -244,7 +244,7 @@ pub fn matmul_with(
 pub(crate) mod check {
     use wgrad_cpu::CpuBackend;
     use wgrad_graph::dtype::{decode_f64, encode_f64};
-    use wgrad_graph::{Arg, Backend, Layout, Meta, Op, Schedule, Step, View};
+    use wgrad_graph::{Arg, Backend, DType, Layout, Meta, Op, Schedule, Step, View};
 
     use crate::WgpuBackend;
 
@@ -272,16 +272,32 @@ pub(crate) mod check {
         }
     }
 
+    /// `x`'s data as a flat buffer of `dtype` (its layout indexes into it).
+    pub fn upload(backend: &dyn Backend, x: &In, dtype: DType) -> wgrad_graph::Buffer {
+        let meta = Meta::new(vec![x.data.len()], dtype);
+        backend
+            .upload(&encode_f64(&x.data, dtype), &meta)
+            .expect("upload")
+    }
+
+    /// `x` read through its layout from `buffer` (uploaded with [`upload`]).
+    pub fn input<'a>(
+        buffer: &'a wgrad_graph::Buffer,
+        x: &'a In,
+        dtype: DType,
+    ) -> wgrad_graph::Input<'a> {
+        wgrad_graph::Input {
+            buffer,
+            layout: &x.layout,
+            dtype,
+        }
+    }
+
     /// Runs `op` on `inputs` as a one-step schedule and returns the output as f64.
     pub fn run(backend: &dyn Backend, op: &Op, inputs: &[&In], out: &Meta) -> Vec<f64> {
         let buffers = inputs
             .iter()
-            .map(|i| {
-                let meta = Meta::new(vec![i.data.len()], out.dtype);
-                backend
-                    .upload(&encode_f64(&i.data, out.dtype), &meta)
-                    .expect("upload")
-            })
+            .map(|i| upload(backend, i, out.dtype))
             .collect();
         let args = inputs
             .iter()
@@ -343,11 +359,11 @@ pub(crate) mod check {
 
 #[cfg(test)]
 mod tests {
-    use super::check::{assert_close, download, random, In};
+    use super::check::{assert_close, download, input, random, upload, In};
     use super::*;
     use crate::testing::backend_or_skip;
     use wgrad_cpu::CpuBackend;
-    use wgrad_graph::{Backend, Layout, Op};
+    use wgrad_graph::{Layout, Op};
 
     /// f32 tolerance for k up to a few hundred: f32 accumulation against the f64 reference.
     const ATOL: f64 = 1e-4;
@@ -386,25 +402,9 @@ mod tests {
         rhs: &In,
         out: &Meta,
     ) -> Vec<f64> {
-        let up = |i: &In| {
-            let meta = Meta::new(vec![i.data.len()], out.dtype);
-            gpu.upload(&wgrad_graph::dtype::encode_f64(&i.data, out.dtype), &meta)
-                .expect("upload")
-        };
-        let (lb, rb) = (up(lhs), up(rhs));
+        let (lb, rb) = (upload(gpu, lhs, out.dtype), upload(gpu, rhs, out.dtype));
         let mut rec = Recorder::new(gpu.engine().clone());
-        let (li, ri) = (
-            Input {
-                buffer: &lb,
-                layout: &lhs.layout,
-                dtype: out.dtype,
-            },
-            Input {
-                buffer: &rb,
-                layout: &rhs.layout,
-                dtype: out.dtype,
-            },
-        );
+        let (li, ri) = (input(&lb, lhs, out.dtype), input(&rb, rhs, out.dtype));
         let buffer = matmul_with(&mut rec, v, li, ri, out).expect("matmul");
         rec.finish().expect("submit");
         download(gpu, &buffer, out)

@@ -228,31 +228,18 @@ pub fn matmul_tex(
 
 #[cfg(test)]
 mod tests {
-    use super::super::matmul::check::{self, assert_close, download, In};
+    use super::super::matmul::check::{self, assert_close, download, input, upload, In};
     use super::super::matmul::{matmul_with, Variant};
     use super::*;
     use crate::testing::backend_or_skip;
     use crate::WgpuBackend;
     use wgrad_cpu::CpuBackend;
-    use wgrad_graph::dtype::encode_f64;
-    use wgrad_graph::{Backend, Op};
-
-    fn input<'a>(buffer: &'a Buffer, x: &'a In) -> Input<'a> {
-        Input {
-            buffer,
-            layout: &x.layout,
-            dtype: DType::F32,
-        }
-    }
+    use wgrad_graph::Op;
 
     /// Records `Variant::Texture` products of `pairs` into one execute; returns each result and the
     /// CPU reference.
     fn products_in_one_execute(gpu: &WgpuBackend, pairs: &[(In, In)]) -> Vec<(Vec<f64>, Vec<f64>)> {
-        let up = |i: &In| {
-            let meta = Meta::new(vec![i.data.len()], DType::F32);
-            gpu.upload(&encode_f64(&i.data, DType::F32), &meta)
-                .expect("upload")
-        };
+        let up = |x: &In| upload(gpu, x, DType::F32);
         let metas: Vec<Meta> = pairs
             .iter()
             .map(|(a, b)| {
@@ -267,8 +254,8 @@ mod tests {
             .zip(&buffers)
             .zip(&metas)
             .map(|(((a, b), (ab, bb)), meta)| {
-                matmul_with(&mut rec, Variant::Texture, input(ab, a), input(bb, b), meta)
-                    .expect("matmul")
+                let (ia, ib) = (input(ab, a, DType::F32), input(bb, b, DType::F32));
+                matmul_with(&mut rec, Variant::Texture, ia, ib, meta).expect("matmul")
             })
             .collect();
         rec.finish().expect("submit");
@@ -282,19 +269,23 @@ mod tests {
             .collect()
     }
 
+    /// The adapter, when it runs `matmul_tex` (else a loud skip).
+    fn texture_adapter() -> Option<WgpuBackend> {
+        let gpu = backend_or_skip()?;
+        if !supported(gpu.caps()) {
+            let name = &gpu.caps().adapter_name;
+            eprintln!("skipped: adapter {name} cannot run matmul_tex");
+            return None;
+        }
+        Some(gpu)
+    }
+
     /// Three products of one shape in one execute share pooled textures (the second pack overwrites a
     /// texture the first product read, so this checks wgpu's ordering), and repeating the execute, as a
     /// training loop does, creates no new textures.
     #[test]
     fn textures_are_reused_within_and_across_executes() {
-        let Some(gpu) = backend_or_skip() else { return };
-        if !supported(gpu.caps()) {
-            eprintln!(
-                "skipped: adapter {} cannot run matmul_tex",
-                gpu.caps().adapter_name
-            );
-            return;
-        }
+        let Some(gpu) = texture_adapter() else { return };
         let pairs: Vec<(In, In)> = (0..3)
             .map(|i| (In::new(10 + i, &[2, 17, 9]), In::new(20 + i, &[2, 9, 33])))
             .collect();
@@ -315,14 +306,7 @@ mod tests {
     /// Past the texture limits the product runs as `matmul_sg` and takes no texture.
     #[test]
     fn falls_back_past_the_texture_limit() {
-        let Some(gpu) = backend_or_skip() else { return };
-        if !supported(gpu.caps()) {
-            eprintln!(
-                "skipped: adapter {} cannot run matmul_tex",
-                gpu.caps().adapter_name
-            );
-            return;
-        }
+        let Some(gpu) = texture_adapter() else { return };
         // a rhs texture taller than the limit
         let k = gpu.caps().limits.max_texture_dimension_2d as usize + 1;
         assert!(!gemm(1, 3, k, 2).fits(&gpu.caps().limits));
