@@ -85,16 +85,46 @@ fn as_matrices(x: &Input, batch: usize, rows: usize, cols: usize, batch_stride: 
     }
 }
 
-/// Runs `gemm` on two packed textures into a fresh output for `out`.
+/// How one operand of a product gets into its texture.
+enum Operand<'a> {
+    /// A `[batch, rows, cols]` view, packed by `texture_pack.wgsl`.
+    Matrix(Input<'a>),
+    /// A `conv2d_pack.wgsl` entry reading this tensor.
+    Conv(&'static str, &'a Input<'a>),
+}
+
+impl Operand<'_> {
+    fn pack(
+        &self,
+        rec: &mut Recorder,
+        p: &Conv2dParams,
+        d: &Dims,
+        size: TextureSize,
+    ) -> Result<Texture> {
+        match self {
+            Operand::Matrix(x) => pack(rec, x, size),
+            Operand::Conv(entry, x) => pack_conv(rec, entry, x, d, p, size),
+        }
+    }
+}
+
+/// Packs both operands and runs `gemm` into a fresh output for `out`; `None` (nothing recorded) when the
+/// textures would exceed the limits.
 fn product(
     rec: &mut Recorder,
+    (p, d): (&Conv2dParams, &Dims),
     gemm: &TexGemm,
-    [lhs, rhs]: [Texture; 2],
+    [lhs, rhs]: [Operand; 2],
     out: &Meta,
-) -> Result<Buffer> {
+) -> Result<Option<Buffer>> {
+    if !gemm.fits(&rec.caps().limits) {
+        return Ok(None);
+    }
+    let lhs = lhs.pack(rec, p, d, gemm.lhs_size()?)?;
+    let rhs = rhs.pack(rec, p, d, gemm.rhs_size()?)?;
     let output = rec.output(out)?;
     gemm.record(rec, &lhs, &rhs, out.dtype, &output)?;
-    Ok(output)
+    Ok(Some(output))
 }
 
 /// The forward convolution, or `None` when the textures would exceed the limits.
@@ -116,17 +146,13 @@ pub(crate) fn conv2d(
         lhs_broadcast: true,
         rhs_broadcast: n == 1,
     };
-    if !gemm.fits(&rec.caps().limits) {
-        return Ok(None);
-    }
     let weight = as_matrices(w, 1, c_out, k, 0);
     let w_mat = Input {
         layout: &weight,
         ..*w
     };
-    let lhs = pack(rec, &w_mat, gemm.lhs_size()?)?;
-    let rhs = pack_conv(rec, "im2col", x, d, p, gemm.rhs_size()?)?;
-    product(rec, &gemm, [lhs, rhs], out).map(Some)
+    let operands = [Operand::Matrix(w_mat), Operand::Conv("im2col", x)];
+    product(rec, (p, d), &gemm, operands, out)
 }
 
 /// The adjoint in the weight, or `None` when the textures would exceed the limits.
@@ -150,18 +176,16 @@ pub(crate) fn conv2d_backward_weight(
         lhs_broadcast: n == 1,
         rhs_broadcast: n == 1,
     };
-    if !gemm.fits(&rec.caps().limits) {
-        return Ok(None);
-    }
     let grad = as_matrices(dy, n, c_out, oh * ow, c_out * oh * ow);
     let dy_mat = Input {
         layout: &grad,
         ..*dy
     };
-    let lhs = pack(rec, &dy_mat, gemm.lhs_size()?)?;
-    let rhs = pack_conv(rec, "im2col_t", x, d, p, gemm.rhs_size()?)?;
+    let operands = [Operand::Matrix(dy_mat), Operand::Conv("im2col_t", x)];
     let partial_meta = Meta::new(vec![n, c_out, k], out.dtype);
-    let partials = product(rec, &gemm, [lhs, rhs], &partial_meta)?;
+    let Some(partials) = product(rec, (p, d), &gemm, operands, &partial_meta)? else {
+        return Ok(None);
+    };
     let layout = Layout::contiguous(partial_meta.shape.clone());
     let summed = Input {
         buffer: &partials,
@@ -189,10 +213,6 @@ pub(crate) fn conv2d_backward_input(
         lhs_broadcast: true,
         rhs_broadcast: n == 1,
     };
-    if !gemm.fits(&rec.caps().limits) {
-        return Ok(None);
-    }
-    let lhs = pack_conv(rec, "weight_t", w, d, p, gemm.lhs_size()?)?;
-    let rhs = pack_conv(rec, "dy_cols", dy, d, p, gemm.rhs_size()?)?;
-    product(rec, &gemm, [lhs, rhs], out).map(Some)
+    let operands = [Operand::Conv("weight_t", w), Operand::Conv("dy_cols", dy)];
+    product(rec, (p, d), &gemm, operands, out)
 }
