@@ -15,7 +15,8 @@
 //   3  read_write  wout: array<T>
 //   4  uniform     wparams: Params
 // Overrides: WG (workgroup size, default 256).
-// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32 or u32 (bool). pow computes in f32.
+// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32, u32 (bool) or f64 (every entry but
+// pow, which computes in f32; see kernels::refuse_f64).
 // Grid: Grid::Linear(ceil(numel / WG)), folded to 2-D by the engine.
 
 alias T = f32;

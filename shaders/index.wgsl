@@ -16,7 +16,7 @@
 // Params: numel, rank, axis, axis_len (x's axis length for gather, src's for scatter_add), offset0, offset1,
 //   oshape (output dims), ashape (gather: x dims; scatter_add: src dims); dims left-aligned.
 // Overrides: WG (workgroup size, default 256).
-// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32 or u32 (bool).
+// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32, u32 (bool) or f64.
 //
 // Out-of-range indices (< 0 or >= the axis length) are errors, reported late. The kernel cannot return an
 // error, and checking on the host would need the index values there, i.e. a GPU->CPU sync on every execute.

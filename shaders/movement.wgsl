@@ -1,14 +1,15 @@
 // movement.wgsl: data movement into fresh contiguous outputs.
 //
-// Entry points: copy (strided view -> contiguous), pad / pad_int, concat (one dispatch per input), full / full_int.
+// Entry points: copy (strided view -> contiguous), pad / pad_int, concat (one dispatch per input), full / full_int / full_f64.
 //   `_int` variants take their value as a 32-bit integer word (i32 or u32 bits, bool 0/1) instead of f32 bits.
 // Bindings (group 0):
 //   copy:        0 read x: array<T> (strided) | 1 read_write out: array<T> | 2 uniform params: Params
 //   pad, pad_int: 0 read x: array<T> (contiguous from pparams.offset) | 1 read_write out | 2 uniform pparams: PadParams
 //   concat:      0 read x: array<T> (contiguous from cparams.offset) | 1 read_write out | 2 uniform cparams: ConcatParams
-//   full, full_int: 0 read_write fout: array<T> | 1 uniform params: Params (numel, s0 = value)
+//   full, full_int, full_f64: 0 read_write fout: array<T> | 1 uniform params: Params (numel, s0 = value; full_f64: s0, s1, shape[0].x)
 // Overrides: WG (workgroup size, default 256).
-// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32 or u32 (bool).
+// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32, u32 (bool) or f64 (copy, pad with a
+// value exact in f32, concat, full_f64: the fill value as the exact sum of three f32 words).
 // Grid: Grid::Linear(ceil(numel / WG)) over output elements (concat: over the input's elements).
 
 alias T = f32;
@@ -135,6 +136,15 @@ fn full(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let i = linear(wid, nwg, lid);
     if i >= fparams.numel { return; }
     fout[i] = T(bitcast<f32>(fparams.s0));
+}
+
+// f64 only: the value is the sum of the three f32 in s0, s1 and shape[0].x (exact; see movement.rs).
+@compute @workgroup_size(WG)
+fn full_f64(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear(wid, nwg, lid);
+    if i >= fparams.numel { return; }
+    let parts = vec3<f32>(bitcast<f32>(fparams.s0), bitcast<f32>(fparams.s1), bitcast<f32>(fparams.shape[0].x));
+    fout[i] = T(parts.x) + T(parts.y) + T(parts.z);
 }
 
 @compute @workgroup_size(WG)

@@ -22,7 +22,7 @@
 //   2  uniform     params: Params     counts, kept/reduced shapes and strides, offset, chunking
 //                                     (nout counts workgroups: outputs times nchunk; chunk: reduced elements each)
 // Overrides: WG (workgroup size and shared array length; a power of two, default 256).
-// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32 or u32 (bool). Sums accumulate in T.
+// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32, u32 (bool) or f64. Sums accumulate in T.
 
 alias T = f32;
 

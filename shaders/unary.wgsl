@@ -10,7 +10,8 @@
 //   1  read_write  out: array<T>   contiguous output, params.numel elements
 //   2  uniform     params: Params  numel, rank, coalesced shape and the input's offset/strides
 // Overrides: WG (workgroup size, default 256, at most max_compute_invocations_per_workgroup).
-// Element type: the line `alias T = f32;` becomes f16 (with `enable f16;`), i32 or u32 (u32 also stores bool).
+// Element type: the line `alias T = f32;` becomes f16 (with `enable f16;`), i32 or u32 (u32 also stores bool),
+// or f64 for neg, abs_, sign_ and relu (the others compute in f32; see kernels::refuse_f64).
 // Float math runs in f32 (`T(exp(f32(v)))`), so the module validates for every T and f16 keeps f32 accuracy.
 // Grid: Grid::Linear(ceil(numel / WG)), folded to 2-D by the engine: index = (wid.x + wid.y * nwg.x) * WG + lid.
 

@@ -39,10 +39,13 @@ pub fn wgsl_type(dtype: DType, caps: Option<&Caps>) -> Result<&'static str> {
             ))),
             _ => Ok("f16"),
         },
-        DType::F64 => Err(unsupported(
-            "dtype f64 compute is not implemented on wgpu (WGSL f64 lacks exp/log/sin; use f32)"
-                .to_string(),
-        )),
+        DType::F64 => match caps {
+            Some(c) if !c.shader_f64 => Err(unsupported(format!(
+                "dtype f64 needs the SHADER_F64 feature, which adapter {} lacks",
+                c.adapter_name
+            ))),
+            _ => Ok("f64"),
+        },
         DType::BF16 => Err(unsupported(
             "dtype bf16 compute is not implemented on wgpu (no WGSL bf16 type)".to_string(),
         )),

@@ -469,7 +469,7 @@ fn grid_folds_past_65535_workgroups() {
 }
 
 #[test]
-fn f16_and_f64_follow_the_adapter_features() {
+fn f16_follows_the_adapter_features() {
     let Some(gpu) = backend_or_skip() else { return };
     let l = In::new(&[17], DType::F16, wave);
     let r = In::new(&[17], DType::F16, |i| wave(i + 1));
@@ -480,16 +480,92 @@ fn f16_and_f64_follow_the_adapter_features() {
         let e = run(&gpu, &op, &[l, r], &Meta::new([17], DType::F16)).expect_err("no SHADER_F16");
         assert!(e.to_string().contains("SHADER_F16"), "{e}");
     }
-    assert!(!gpu.supports(DType::F64));
-    let x = In::new(&[3], DType::F64, wave);
-    let e = run(
+}
+
+/// f64 where the adapter has SHADER_F64 (lavapipe and the H100 do): the kernels exact in f64 match the CPU to
+/// f64 rounding (element-wise ops and fills bit for bit), the others refuse with an error naming the op;
+/// without SHADER_F64 every f64 kernel refuses and says why.
+#[test]
+fn f64_runs_where_the_adapter_has_shader_f64() {
+    let Some(gpu) = backend_or_skip() else { return };
+    let f64s = |shape: &[usize], k: usize| In::new(shape, DType::F64, move |i| wave(i + k) / 3.0);
+    let x = f64s(&[45, 65], 0);
+    if !gpu.caps().shader_f64 {
+        assert!(!gpu.supports(DType::F64));
+        let e =
+            run(&gpu, &Op::Copy, std::slice::from_ref(&x), &x.meta()).expect_err("no SHADER_F64");
+        assert!(e.to_string().contains("SHADER_F64"), "{e}");
+        return;
+    }
+    assert!(gpu.supports(DType::F64));
+    let row = f64s(&[65], 7).view(|l| l.expand(&Shape::new([45, 65])));
+    for op in BinaryOp::ALL.into_iter().filter(|&op| op != BinaryOp::Pow) {
+        check_tol(&gpu, &Op::Binary(op), &[x.clone(), row.clone()], 0.0, 0.0);
+    }
+    for op in [UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Sign, UnaryOp::Relu] {
+        check_tol(&gpu, &Op::Unary(op), std::slice::from_ref(&x), 0.0, 0.0);
+    }
+    let cond = In::new(&[45, 65], DType::Bool, |i| (i % 3 == 0) as u8 as f64);
+    check_tol(&gpu, &Op::Where, &[cond, x.clone(), row.clone()], 0.0, 0.0);
+    for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::ArgMax] {
+        let reduce = Op::Reduce { op, axes: vec![1] };
+        check_tol(&gpu, &reduce, std::slice::from_ref(&x), 1e-13, 1e-13);
+    }
+    let t = x.clone().view(|l| l.permute(&[1, 0]));
+    check_tol(&gpu, &Op::Copy, &[t], 0.0, 0.0);
+    let pad = Op::Pad {
+        before: vec![1, 0],
+        after: vec![0, 2],
+        value: f64::NEG_INFINITY,
+    };
+    check_tol(&gpu, &pad, std::slice::from_ref(&x), 0.0, 0.0);
+    let idx = In::new(&[45, 4], DType::I32, |i| ((i * 7) % 65) as f64);
+    check_tol(
         &gpu,
-        &Op::Unary(UnaryOp::Exp),
-        &[x],
-        &Meta::new([3], DType::F64),
-    )
-    .expect_err("f64");
-    assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+        &Op::Gather { axis: 1 },
+        &[x.clone(), idx.clone()],
+        0.0,
+        0.0,
+    );
+    let scatter = Op::ScatterAdd {
+        axis: 1,
+        shape: Shape::new([45, 65]),
+    };
+    check_tol(&gpu, &scatter, &[idx, f64s(&[45, 4], 3)], 0.0, 0.0);
+    // fills are exact in f64: 0.1 is not an f32 value
+    for value in [0.1, -1.0 / 3.0, 1_234.567_890_123_456_7, 0.0] {
+        check_out(
+            &gpu,
+            &Op::Full(value),
+            &[],
+            &Meta::new([17], DType::F64),
+            0.0,
+            0.0,
+        );
+    }
+    let e = run(&gpu, &Op::Full(1e-300), &[], &Meta::new([3], DType::F64)).expect_err("tiny");
+    assert!(e.to_string().contains("three f32"), "{e}");
+    // refused rather than computed in f32
+    let exp = Op::Unary(UnaryOp::Exp);
+    let refused: [(&Op, Vec<In>, &str); 4] = [
+        (&exp, vec![x.clone()], "f64 exp"),
+        (&Op::Binary(BinaryOp::Pow), vec![x.clone(), row], "f64 pow"),
+        (
+            &Op::Matmul,
+            vec![f64s(&[1, 3, 4], 1), f64s(&[1, 4, 2], 2)],
+            "f64 matmul",
+        ),
+        (&Op::Cast(DType::F32), vec![x], "f64 cast"),
+    ];
+    for (op, ins, what) in refused {
+        let metas: Vec<Meta> = ins.iter().map(In::meta).collect();
+        let out = wgrad_graph::infer(op, &metas.iter().collect::<Vec<_>>()).expect("valid");
+        let e = run(&gpu, op, &ins, &out).expect_err(what);
+        assert!(
+            matches!(e, Error::Unsupported { .. }) && e.to_string().contains(what),
+            "{e}"
+        );
+    }
 }
 
 #[test]

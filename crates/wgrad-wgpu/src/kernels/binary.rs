@@ -28,6 +28,11 @@ pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
         }
         v.push(("where_", dtype, vec![("WG", WG as f64)]));
     }
+    // f64: everything but pow (see `kernels::refuse_f64`)
+    for op in BinaryOp::ALL.into_iter().filter(|&op| op != BinaryOp::Pow) {
+        v.push((entry(op), DType::F64, vec![("WG", WG as f64)]));
+    }
+    v.push(("where_", DType::F64, vec![("WG", WG as f64)]));
     v
 }
 

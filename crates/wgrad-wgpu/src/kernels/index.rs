@@ -19,7 +19,7 @@ pub const WG: u32 = 256;
 
 pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
     let mut v = Vec::new();
-    for dtype in [DType::F32, DType::F16, DType::I32, DType::U32] {
+    for dtype in [DType::F32, DType::F16, DType::I32, DType::U32, DType::F64] {
         for e in ["gather", "scatter_add"] {
             v.push((e, dtype, vec![("WG", WG as f64)]));
         }

@@ -54,6 +54,36 @@ pub fn subgroup_families() -> Vec<(&'static Shader, Vec<Variant>)> {
     ]
 }
 
+/// Refuses f64 for an op whose kernel would not compute it in f64.
+///
+/// On adapters with `SHADER_F64` the kernels WGSL evaluates exactly in f64 run in f64: add, sub, mul, div,
+/// max, min, comparisons, `where`, neg, abs, sign, relu, the reductions, gather and scatter_add, and data
+/// movement and fills. The others refuse it with this error instead of returning f32-precision numbers:
+/// WGSL has no f64 exp, log, sin or pow, the matmul, convolution, pooling and softmax kernels accumulate in
+/// f32, and the casts and random kernels go through f32 words.
+pub fn refuse_f64(op: &'static str, dtypes: &[DType]) -> Result<()> {
+    if !dtypes.contains(&DType::F64) {
+        return Ok(());
+    }
+    Err(wgrad_graph::Error::Unsupported {
+        backend: "wgpu",
+        op,
+        msg: format!(
+            "f64 {op} is not available on wgpu: the kernel would compute in f32 (f64 covers arithmetic, \
+             comparisons, where, neg/abs/sign/relu, reductions, gather/scatter_add and data movement); \
+             cast to f32 or use the CPU backend"
+        ),
+    })
+}
+
+/// Unary ops whose kernels are exact in f64 (no f32 round trip).
+fn unary_exact_in_f64(op: UnaryOp) -> bool {
+    matches!(
+        op,
+        UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign | UnaryOp::Relu
+    )
+}
+
 /// The `Kernels` impl `run_schedule` drives: every method records into the one [`Recorder`].
 #[derive(Debug)]
 pub struct GpuKernels {
@@ -65,15 +95,23 @@ impl Kernels for GpuKernels {
         movement::full(&mut self.rec, value, out)
     }
     fn random(&mut self, dist: RandomDist, seed: u64, offset: u64, out: &Meta) -> Result<Buffer> {
+        refuse_f64("random", &[out.dtype])?;
         random::random(&mut self.rec, dist, seed, offset, out)
     }
     fn unary(&mut self, op: UnaryOp, x: Input, out: &Meta) -> Result<Buffer> {
+        if !unary_exact_in_f64(op) {
+            refuse_f64(op.name(), &[out.dtype])?;
+        }
         unary::unary(&mut self.rec, op, x, out)
     }
     fn cast(&mut self, x: Input, out: &Meta) -> Result<Buffer> {
+        refuse_f64("cast", &[x.dtype, out.dtype])?;
         unary::cast(&mut self.rec, x, out)
     }
     fn binary(&mut self, op: BinaryOp, lhs: Input, rhs: Input, out: &Meta) -> Result<Buffer> {
+        if op == BinaryOp::Pow {
+            refuse_f64("pow", &[lhs.dtype])?;
+        }
         binary::binary(&mut self.rec, op, lhs, rhs, out)
     }
     fn where_(&mut self, cond: Input, a: Input, b: Input, out: &Meta) -> Result<Buffer> {
@@ -98,9 +136,11 @@ impl Kernels for GpuKernels {
         index::scatter_add(&mut self.rec, axis, index, src, out)
     }
     fn matmul(&mut self, lhs: Input, rhs: Input, out: &Meta) -> Result<Buffer> {
+        refuse_f64("matmul", &[out.dtype])?;
         matmul::matmul(&mut self.rec, lhs, rhs, out)
     }
     fn conv2d(&mut self, p: &Conv2dParams, x: Input, w: Input, out: &Meta) -> Result<Buffer> {
+        refuse_f64("conv2d", &[out.dtype])?;
         conv2d::conv2d(&mut self.rec, p, x, w, out)
     }
     fn conv2d_backward_input(
@@ -110,6 +150,7 @@ impl Kernels for GpuKernels {
         w: Input,
         out: &Meta,
     ) -> Result<Buffer> {
+        refuse_f64("conv2d_backward_input", &[out.dtype])?;
         conv2d::conv2d_backward_input(&mut self.rec, p, dy, w, out)
     }
     fn conv2d_backward_weight(
@@ -119,9 +160,11 @@ impl Kernels for GpuKernels {
         dy: Input,
         out: &Meta,
     ) -> Result<Buffer> {
+        refuse_f64("conv2d_backward_weight", &[out.dtype])?;
         conv2d::conv2d_backward_weight(&mut self.rec, p, x, dy, out)
     }
     fn max_pool2d(&mut self, p: &Pool2dParams, x: Input, out: &Meta) -> Result<Buffer> {
+        refuse_f64("max_pool2d", &[out.dtype])?;
         pool::max_pool2d(&mut self.rec, p, x, out)
     }
     fn max_pool2d_backward(
@@ -131,15 +174,19 @@ impl Kernels for GpuKernels {
         dy: Input,
         out: &Meta,
     ) -> Result<Buffer> {
+        refuse_f64("max_pool2d_backward", &[out.dtype])?;
         pool::max_pool2d_backward(&mut self.rec, p, x, dy, out)
     }
     fn avg_pool2d(&mut self, p: &Pool2dParams, x: Input, out: &Meta) -> Result<Buffer> {
+        refuse_f64("avg_pool2d", &[out.dtype])?;
         pool::avg_pool2d(&mut self.rec, p, x, out)
     }
     fn avg_pool2d_backward(&mut self, p: &Pool2dParams, dy: Input, out: &Meta) -> Result<Buffer> {
+        refuse_f64("avg_pool2d_backward", &[out.dtype])?;
         pool::avg_pool2d_backward(&mut self.rec, p, dy, out)
     }
     fn softmax(&mut self, axis: usize, log: bool, x: Input, out: &Meta) -> Result<Buffer> {
+        refuse_f64("softmax", &[out.dtype])?;
         softmax::softmax(&mut self.rec, axis, log, x, out)
     }
     fn softmax_backward(
@@ -150,6 +197,7 @@ impl Kernels for GpuKernels {
         dy: Input,
         out: &Meta,
     ) -> Result<Buffer> {
+        refuse_f64("softmax_backward", &[out.dtype])?;
         softmax::softmax_backward(&mut self.rec, axis, log, y, dy, out)
     }
 }

@@ -20,6 +20,9 @@ pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
             v.push((e, dtype, OVERRIDES.to_vec()));
         }
     }
+    for e in ["copy", "pad", "concat", "full_f64"] {
+        v.push((e, DType::F64, OVERRIDES.to_vec()));
+    }
     v
 }
 
@@ -78,13 +81,39 @@ pub fn copy(rec: &mut Recorder, x: Input, out: &Meta) -> Result<Buffer> {
     Ok(buffer)
 }
 
+/// `value` as three f32 whose f64 sum is exactly `value` (24 + 24 + 24 bits cover f64's 53), or an error
+/// for values outside that encoding (beyond f32's range, or so small that the parts would be subnormal).
+pub fn f64_words(op: &'static str, value: f64) -> Result<[u32; 3]> {
+    let a = value as f32;
+    let b = (value - a as f64) as f32;
+    let c = (value - a as f64 - b as f64) as f32;
+    if a as f64 + b as f64 + c as f64 != value && !value.is_nan() {
+        return Err(Error::Unsupported {
+            backend: "wgpu",
+            op,
+            msg: format!(
+                "the f64 value {value:e} is outside what the f64 fill encodes (three f32)"
+            ),
+        });
+    }
+    Ok([a.to_bits(), b.to_bits(), c.to_bits()])
+}
+
 pub fn full(rec: &mut Recorder, value: f64, out: &Meta) -> Result<Buffer> {
     let buffer = rec.output(out)?;
     let (word, int) = value_word(value, out.dtype);
     let mut params = vec![0u32; strided::PARAM_WORDS];
     params[0] = u32_of("full", out.numel())?;
     params[2] = word;
-    let entry = if int { "full_int" } else { "full" };
+    let entry = match (int, out.dtype) {
+        (true, _) => "full_int",
+        (false, DType::F64) => {
+            // Params words 2, 3, 4 (s0, s1, shape[0].x) hold the three parts
+            params[2..5].copy_from_slice(&f64_words("full", value)?);
+            "full_f64"
+        }
+        (false, _) => "full",
+    };
     run(rec, entry, out.dtype, &[], &buffer, &params, out.numel())?;
     Ok(buffer)
 }
@@ -104,6 +133,13 @@ pub fn pad(
             value: rank as u64,
             limit_name: "wgrad MAX_RANK",
             limit: MAX_RANK as u64,
+        });
+    }
+    if out.dtype == DType::F64 && (value as f32) as f64 != value && !value.is_nan() {
+        return Err(Error::Unsupported {
+            backend: "wgpu",
+            op: "pad",
+            msg: format!("an f64 pad value must be exact in f32 (0, ±inf, ...), got {value:e}"),
         });
     }
     let buffer = rec.output(out)?;

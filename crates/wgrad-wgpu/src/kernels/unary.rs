@@ -54,6 +54,10 @@ pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
             v.push((c, dtype, vec![("WG", WG as f64)]));
         }
     }
+    // f64: the ops exact in f64 (see `kernels::refuse_f64`)
+    for op in [UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Sign, UnaryOp::Relu] {
+        v.push((entry(op), DType::F64, vec![("WG", WG as f64)]));
+    }
     v
 }
 
