@@ -170,6 +170,8 @@ fn vjp(y: &Tensor, x: &[Tensor], g: &Tensor) -> Result<Vec<Option<Tensor>>> {
     let some = |t: Tensor| Ok::<_, Error>(Some(t));
     Ok(match y.op() {
         Op::Leaf | Op::Full(_) | Op::Random { .. } | Op::Detach => vec![None; x.len()],
+        // fused steps exist only in schedules, after autodiff
+        Op::Fused(_) => return Err(Error::NotDifferentiable { op: "fused" }),
         Op::Unary(u) => vec![unary_vjp(*u, &x[0], y, g)?],
         Op::Cast(_) => vec![if x[0].dtype().is_float() {
             some(g.cast(x[0].dtype())?)?

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::fuse::{FusedExpr, Node};
 use crate::op::{BinaryOp, Conv2dParams, Meta, Op, Pool2dParams, RandomDist, ReduceOp, UnaryOp};
 use crate::shape::{Layout, Shape};
 
@@ -108,6 +109,11 @@ pub trait Backend: Send + Sync + Debug {
     fn execute(&self, schedule: &Schedule) -> Result<Vec<Buffer>>;
     /// Whether the backend can compute in this dtype (uploads and downloads of every dtype always work).
     fn supports(&self, dtype: DType) -> bool;
+    /// Whether `realize` should merge elementwise chains into [`Op::Fused`] steps ([`crate::fuse`]) for
+    /// this backend. Off by default: the CPU reference runs every op on its own.
+    fn fuses_elementwise(&self) -> bool {
+        false
+    }
 }
 
 /// A kernel input handed to a [`Kernels`] method.
@@ -128,6 +134,40 @@ impl Input<'_> {
 /// contiguous; every output is a fresh contiguous buffer of `out`.
 #[allow(missing_docs)]
 pub trait Kernels {
+    /// A fused elementwise chain ([`crate::fuse`]). The default runs its nodes one by one with this
+    /// backend's own `unary`/`binary`/`where_`, so results equal the unfused steps'; a backend that reports
+    /// [`Backend::fuses_elementwise`] overrides it with one kernel.
+    fn fused(&mut self, expr: &FusedExpr, args: &[Input], out: &Meta) -> Result<Buffer> {
+        let shape = out.shape.clone();
+        let layout = Layout::contiguous(shape.clone());
+        let mut values: Vec<Buffer> = Vec::with_capacity(expr.nodes.len());
+        for (node, dtype) in &expr.nodes {
+            let meta = Meta::new(shape.clone(), *dtype);
+            let at = |i: usize| Input {
+                buffer: &values[i],
+                layout: &layout,
+                dtype: expr.nodes[i].1,
+            };
+            // a leaf is an argument (any layout); other operands are earlier nodes (contiguous)
+            let input = |i: usize| match expr.nodes[i].0 {
+                Node::Leaf(k) => args[k],
+                _ => at(i),
+            };
+            let value = match node {
+                Node::Leaf(k) => {
+                    // placeholder so node indices line up; leaves are read through `input`
+                    args[*k].buffer.clone()
+                }
+                Node::Unary(op, a) => self.unary(*op, input(*a), &meta)?,
+                Node::Binary(op, a, b) => self.binary(*op, input(*a), input(*b), &meta)?,
+                Node::Where(c, a, b) => self.where_(input(*c), input(*a), input(*b), &meta)?,
+            };
+            values.push(value);
+        }
+        values
+            .pop()
+            .ok_or_else(|| Error::argument("fused", "empty expression"))
+    }
     fn full(&mut self, value: f64, out: &Meta) -> Result<Buffer>;
     fn random(&mut self, dist: RandomDist, seed: u64, offset: u64, out: &Meta) -> Result<Buffer>;
     fn unary(&mut self, op: UnaryOp, x: Input, out: &Meta) -> Result<Buffer>;
@@ -252,6 +292,7 @@ fn dispatch<K: Kernels + ?Sized>(k: &mut K, op: &Op, a: &[Input], out: &Meta) ->
         Op::LogSoftmax { axis } => k.softmax(*axis, true, a[0], out),
         Op::SoftmaxBackward { axis } => k.softmax_backward(*axis, false, a[0], a[1], out),
         Op::LogSoftmaxBackward { axis } => k.softmax_backward(*axis, true, a[0], a[1], out),
+        Op::Fused(expr) => k.fused(expr, a, out),
         Op::Leaf | Op::Permute(_) | Op::Expand(_) | Op::Slice { .. } | Op::Detach => {
             Err(Error::Backend {
                 backend: "schedule",

@@ -90,6 +90,10 @@ pub fn infer(op: &Op, inputs: &[&Meta]) -> Result<Meta> {
             name,
             "source ops carry their own shape".to_string(),
         )),
+        Op::Fused(_) => Err(Error::argument(
+            name,
+            "fused steps are made by the scheduler with their shape".to_string(),
+        )),
         Op::Unary(u) => {
             arity(op, inputs, 1)?;
             let x = inputs[0];

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod dtype;
 pub mod error;
+pub mod fuse;
 pub mod infer;
 pub mod op;
 pub mod philox;

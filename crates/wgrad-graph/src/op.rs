@@ -316,12 +316,15 @@ pub enum Op {
     Copy,
     /// `(x)`: the same value with gradients stopped; an alias of the input's buffer.
     Detach,
+    /// `(leaves…)`: a chain of elementwise ops merged by [`crate::fuse`] in a schedule; never a graph node.
+    Fused(std::sync::Arc<crate::fuse::FusedExpr>),
 }
 
 impl Op {
     pub fn name(&self) -> &'static str {
         match self {
             Op::Leaf => "leaf",
+            Op::Fused(_) => "fused",
             Op::Full(_) => "full",
             Op::Random { .. } => "random",
             Op::Unary(u) => u.name(),
@@ -446,6 +449,7 @@ impl Op {
                 | Op::Reduce { .. }
                 | Op::Copy
                 | Op::Matmul
+                | Op::Fused(_)
         )
     }
 }

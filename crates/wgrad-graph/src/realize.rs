@@ -250,7 +250,10 @@ pub fn realize(targets: &[&Tensor]) -> Result<()> {
         b.values.insert(t.id(), v);
     }
     let outs: Vec<ValueRef> = pending.iter().map(|t| b.values[&t.id()].clone()).collect();
-    let (schedule, out_slots) = b.finish(&outs);
+    let (mut schedule, out_slots) = b.finish(&outs);
+    if device.backend().fuses_elementwise() {
+        schedule = crate::fuse::fuse(schedule);
+    }
     let buffers = if schedule.steps.is_empty() {
         // Only views of existing buffers: nothing to run, and every slot is an input slot.
         out_slots

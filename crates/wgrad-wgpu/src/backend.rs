@@ -325,4 +325,10 @@ impl Backend for WgpuBackend {
     fn supports(&self, dtype: DType) -> bool {
         crate::pipeline::wgsl_type(dtype, Some(self.caps())).is_ok()
     }
+
+    /// On unless `WGRAD_FUSION=0` (for comparing against unfused runs).
+    fn fuses_elementwise(&self) -> bool {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *ON.get_or_init(|| std::env::var("WGRAD_FUSION").map_or(true, |v| v != "0"))
+    }
 }

@@ -4,6 +4,7 @@
 pub mod binary;
 pub mod conv2d;
 pub mod conv2d_tex;
+pub mod fused;
 pub mod index;
 pub mod matmul;
 pub mod matmul_tex;
@@ -91,6 +92,14 @@ pub struct GpuKernels {
 }
 
 impl Kernels for GpuKernels {
+    fn fused(
+        &mut self,
+        expr: &wgrad_graph::fuse::FusedExpr,
+        args: &[Input],
+        out: &Meta,
+    ) -> Result<Buffer> {
+        fused::fused(&mut self.rec, expr, args, out)
+    }
     fn full(&mut self, value: f64, out: &Meta) -> Result<Buffer> {
         movement::full(&mut self.rec, value, out)
     }

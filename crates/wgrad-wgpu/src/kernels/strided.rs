@@ -1,6 +1,8 @@
 //! Uniform params for kernels that read strided inputs (the `Params` struct of unary/binary/movement.wgsl).
 //!
 //! Word layout (40 u32): `numel, rank, s0, s1`, `shape[8]`, `offsets[4]`, then 8 strides per input (up to 3).
+//! Generated kernels with more inputs ([`params_n`], `kernels::fused`) widen the offsets to `4·ceil(n/4)`
+//! words and take 8 strides for each of their `n` inputs.
 //! Dims are coalesced first: adjacent dims merge when every input is contiguous across them, and size-1 dims
 //! drop, so a contiguous tensor of any rank is rank 1 and the per-element index loop runs once.
 
@@ -61,22 +63,38 @@ fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32> {
 /// The `Params` words for an elementwise op over `inputs` (all of the output's shape), with two scalar
 /// words `s0`, `s1` for the kernel (fill values, thresholds).
 pub fn params(op: &'static str, inputs: &[&Layout], scalars: [u32; 2]) -> Result<Vec<u32>> {
+    if inputs.len() > MAX_INPUTS {
+        return Err(Error::argument(
+            op,
+            format!("{} strided inputs, at most {MAX_INPUTS}", inputs.len()),
+        ));
+    }
+    words(op, inputs, scalars, MAX_INPUTS)
+}
+
+/// [`params`] for a generated kernel over `inputs.len()` inputs (any number).
+pub fn params_n(op: &'static str, inputs: &[&Layout]) -> Result<Vec<u32>> {
+    words(op, inputs, [0, 0], inputs.len())
+}
+
+/// Words of offset slots in a params block for `n` inputs (whole vec4s).
+pub fn offset_words(n: usize) -> usize {
+    4 * n.div_ceil(4).max(1)
+}
+
+/// The params block with room for `capacity` inputs.
+fn words(
+    op: &'static str,
+    inputs: &[&Layout],
+    scalars: [u32; 2],
+    capacity: usize,
+) -> Result<Vec<u32>> {
     let first = inputs
         .first()
         .ok_or_else(|| Error::argument(op, "no inputs"))?;
     let strides: Vec<&[usize]> = inputs.iter().map(|l| l.strides.as_slice()).collect();
     let (shape, strides) = coalesce(&first.shape.0, &strides);
-    contiguous_shape_params(op, first.numel(), &shape, inputs, &strides, scalars)
-}
-
-fn contiguous_shape_params(
-    op: &'static str,
-    numel: usize,
-    shape: &[usize],
-    inputs: &[&Layout],
-    strides: &[Vec<usize>],
-    scalars: [u32; 2],
-) -> Result<Vec<u32>> {
+    let numel = first.numel();
     if shape.len() > MAX_RANK {
         return Err(Error::LimitExceeded {
             op,
@@ -86,13 +104,8 @@ fn contiguous_shape_params(
             limit: MAX_RANK as u64,
         });
     }
-    if inputs.len() > MAX_INPUTS {
-        return Err(Error::argument(
-            op,
-            format!("{} strided inputs, at most {MAX_INPUTS}", inputs.len()),
-        ));
-    }
-    let mut w = vec![0u32; PARAM_WORDS];
+    let stride_base = 12 + offset_words(capacity);
+    let mut w = vec![0u32; stride_base + 8 * capacity];
     w[0] = u32_of(op, "element count", numel)?;
     w[1] = shape.len() as u32;
     w[2] = scalars[0];
@@ -103,7 +116,7 @@ fn contiguous_shape_params(
     for (k, l) in inputs.iter().enumerate() {
         w[12 + k] = u32_of(op, "offset", l.offset)?;
         for (d, &s) in strides[k].iter().enumerate() {
-            w[16 + 8 * k + d] = u32_of(op, "stride", s)?;
+            w[stride_base + 8 * k + d] = u32_of(op, "stride", s)?;
         }
     }
     Ok(w)

@@ -1,0 +1,253 @@
+//! Elementwise fusion: a pass over a [`Schedule`] that merges chains of f32 elementwise steps into one
+//! [`Op::Fused`] step, for backends that ask for it ([`crate::Backend::fuses_elementwise`]).
+//!
+//! Why: every elementwise step reads and writes whole tensors, and in a training step most of them feed
+//! exactly one other elementwise step (bias add → ReLU, ReLU's backward `lt` → `where`, the optimizer's
+//! update chain). Fused, the intermediate values stay in registers: one launch and one pass over memory
+//! instead of several.
+//!
+//! A step is inlined into its consumer when
+//! - both are fusible: `Unary` on f32, `Binary` on f32 inputs (comparisons give bool), `Where` with f32
+//!   branches;
+//! - the consumer is its only reader, and the value is not one the caller asked for;
+//! - the consumer reads it whole, in order: a contiguous layout of the producer's shape, which is the
+//!   consumer's shape (a broadcast or permuted read would need the value at other positions);
+//! - the merged step still has at most [`MAX_LEAVES`] leaves (kernel bindings are limited).
+//!
+//! The fused expression keeps every node's dtype, so a backend computes exactly what the unfused steps
+//! would; [`crate::Kernels::fused`]'s default runs the nodes one by one with the backend's own kernels.
+
+use std::collections::HashMap;
+
+use crate::backend::{Arg, Schedule, Slot, Step};
+use crate::dtype::DType;
+use crate::op::{BinaryOp, Op, UnaryOp};
+use crate::shape::Layout;
+
+/// Most inputs (leaves) one fused step reads.
+pub const MAX_LEAVES: usize = 6;
+
+/// One node of a fused expression; operands index earlier nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    /// Argument `k` of the fused step.
+    Leaf(usize),
+    Unary(UnaryOp, usize),
+    Binary(BinaryOp, usize, usize),
+    /// `(cond, a, b)`
+    Where(usize, usize, usize),
+}
+
+/// A tree of elementwise ops over the fused step's arguments; the last node is the result. All nodes have
+/// the output's shape.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FusedExpr {
+    /// Nodes in evaluation order, each with the dtype of its value.
+    pub nodes: Vec<(Node, DType)>,
+}
+
+impl FusedExpr {
+    /// Number of ops (non-leaf nodes).
+    pub fn ops(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|(n, _)| !matches!(n, Node::Leaf(_)))
+            .count()
+    }
+}
+
+/// Whether `step` may take part in a fusion (as producer or consumer).
+fn fusible(step: &Step) -> bool {
+    let f32_args = |n: usize| step.args[..n].iter().all(|a| a.dtype == DType::F32);
+    match &step.op {
+        Op::Unary(_) => step.meta.dtype == DType::F32 && f32_args(1),
+        Op::Binary(_) => f32_args(2),
+        Op::Where => {
+            step.args[0].dtype == DType::Bool
+                && step.args[1..].iter().all(|a| a.dtype == DType::F32)
+        }
+        _ => false,
+    }
+}
+
+/// An expression under construction: its nodes and the arguments its leaves read.
+struct Partial {
+    nodes: Vec<(Node, DType)>,
+    args: Vec<Arg>,
+}
+
+impl Partial {
+    /// Appends `other`'s nodes (renumbered), reusing a leaf when both read the same slot the same way.
+    /// Returns the index of `other`'s result.
+    fn absorb(&mut self, other: &Partial) -> usize {
+        let mut map = Vec::with_capacity(other.nodes.len());
+        for (node, dtype) in &other.nodes {
+            let node = match node {
+                Node::Leaf(k) => {
+                    let arg = &other.args[*k];
+                    let k = match self.args.iter().position(|a| same_read(a, arg)) {
+                        Some(k) => k,
+                        None => {
+                            self.args.push(arg.clone());
+                            self.args.len() - 1
+                        }
+                    };
+                    Node::Leaf(k)
+                }
+                Node::Unary(op, a) => Node::Unary(*op, map[*a]),
+                Node::Binary(op, a, b) => Node::Binary(*op, map[*a], map[*b]),
+                Node::Where(c, a, b) => Node::Where(map[*c], map[*a], map[*b]),
+            };
+            self.nodes.push((node, *dtype));
+            map.push(self.nodes.len() - 1);
+        }
+        *map.last().expect("an expression has at least one node")
+    }
+
+    fn leaf(arg: &Arg) -> Partial {
+        Partial {
+            nodes: vec![(Node::Leaf(0), arg.dtype)],
+            args: vec![arg.clone()],
+        }
+    }
+}
+
+fn same_read(a: &Arg, b: &Arg) -> bool {
+    a.slot == b.slot && a.layout == b.layout && a.dtype == b.dtype
+}
+
+/// Merges fusible chains of `schedule` (see the module docs). Slots keep their numbers (each is written
+/// once); release points are recomputed.
+pub fn fuse(schedule: Schedule) -> Schedule {
+    let Schedule {
+        inputs,
+        steps,
+        slot_count,
+        outputs,
+    } = schedule;
+    // how many times each slot is read (a step reading it twice counts twice), outputs included
+    let mut readers = vec![0usize; slot_count];
+    for step in &steps {
+        for a in &step.args {
+            readers[a.slot] += 1;
+        }
+    }
+    for &o in &outputs {
+        readers[o] += 1;
+    }
+    // producers waiting to be inlined into their one reader
+    let mut pending: HashMap<Slot, (Partial, Step)> = HashMap::new();
+    let mut fused: Vec<Step> = Vec::with_capacity(steps.len());
+    for step in steps {
+        if !fusible(&step) {
+            for arg in &step.args {
+                if let Some((p, producer)) = pending.remove(&arg.slot) {
+                    fused.push(emit(p, producer));
+                }
+            }
+            fused.push(step);
+            continue;
+        }
+        let mut expr = Partial {
+            nodes: Vec::new(),
+            args: Vec::new(),
+        };
+        let mut operands = Vec::with_capacity(step.args.len());
+        for (j, arg) in step.args.iter().enumerate() {
+            // each later argument may still add a leaf
+            let reserve = step.args.len() - j - 1;
+            let inline = pending
+                .get(&arg.slot)
+                .is_some_and(|(p, producer)| reads_whole(arg, producer) && fits(&expr, p, reserve));
+            let operand = if inline {
+                let (p, _) = pending.remove(&arg.slot).expect("checked above");
+                expr.absorb(&p)
+            } else {
+                if let Some((p, producer)) = pending.remove(&arg.slot) {
+                    fused.push(emit(p, producer));
+                }
+                expr.absorb(&Partial::leaf(arg))
+            };
+            operands.push(operand);
+        }
+        let node = match &step.op {
+            Op::Unary(op) => Node::Unary(*op, operands[0]),
+            Op::Binary(op) => Node::Binary(*op, operands[0], operands[1]),
+            _ => Node::Where(operands[0], operands[1], operands[2]),
+        };
+        expr.nodes.push((node, step.meta.dtype));
+        if readers[step.out] == 1 && !outputs.contains(&step.out) {
+            pending.insert(step.out, (expr, step));
+        } else {
+            fused.push(emit(expr, step));
+        }
+    }
+    // a pending value nobody reads (not produced by realize, which schedules only what is needed)
+    let mut rest: Vec<(Slot, (Partial, Step))> = pending.into_iter().collect();
+    rest.sort_by_key(|(slot, _)| *slot);
+    fused.extend(rest.into_iter().map(|(_, (p, s))| emit(p, s)));
+    attach_releases(&mut fused, &outputs);
+    Schedule {
+        inputs,
+        steps: fused,
+        slot_count,
+        outputs,
+    }
+}
+
+/// Whether `arg` reads all of `producer`'s output in order (then element i of the consumer is element i of
+/// the producer).
+fn reads_whole(arg: &Arg, producer: &Step) -> bool {
+    arg.layout == Layout::contiguous(producer.meta.shape.clone())
+}
+
+/// Whether inlining keeps the expression within [`MAX_LEAVES`], with `reserve` leaves kept for the
+/// consumer's remaining arguments.
+fn fits(expr: &Partial, inlined: &Partial, reserve: usize) -> bool {
+    let new = inlined
+        .args
+        .iter()
+        .filter(|a| !expr.args.iter().any(|b| same_read(a, b)))
+        .count();
+    expr.args.len() + new + reserve <= MAX_LEAVES
+}
+
+/// The step computing `p`: the original step when nothing was fused into it.
+fn emit(p: Partial, step: Step) -> Step {
+    if p.nodes.len() == step.args.len() + 1 && p.args.len() == step.args.len() {
+        // one op over distinct leaves: nothing gained by a fused kernel
+        let unchanged = p.args.iter().zip(&step.args).all(|(a, b)| same_read(a, b));
+        if unchanged {
+            return Step {
+                release: Vec::new(),
+                ..step
+            };
+        }
+    }
+    Step {
+        op: Op::Fused(std::sync::Arc::new(FusedExpr { nodes: p.nodes })),
+        args: p.args,
+        out: step.out,
+        meta: step.meta,
+        release: Vec::new(),
+    }
+}
+
+/// Releases every slot after its last reader, except the outputs.
+fn attach_releases(steps: &mut [Step], outputs: &[Slot]) {
+    let mut last: HashMap<Slot, usize> = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        for a in &s.args {
+            last.insert(a.slot, i);
+        }
+    }
+    for (slot, i) in last {
+        if !outputs.contains(&slot) {
+            steps[i].release.push(slot);
+        }
+    }
+    for s in steps.iter_mut() {
+        s.release.sort_unstable();
+        s.release.dedup();
+    }
+}

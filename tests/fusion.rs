@@ -1,0 +1,233 @@
+//! Elementwise fusion (`wgrad::graph::fuse`): which steps merge, and that merging changes no value.
+//!
+//! `FusingCpu` is the CPU reference with fusion switched on: its fused steps run node by node through the
+//! CPU's own kernels (the default `Kernels::fused`), so every value must equal the unfused CPU's bit for
+//! bit, while the recorded schedules show what was merged. On the GPU the same graphs run as generated
+//! kernels and must match the CPU within the f32 tolerance.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::tolerance::TRAINING;
+use wgrad::graph::fuse::MAX_LEAVES;
+use wgrad::graph::{Backend, Buffer, DType, Meta, Op, Schedule, View};
+use wgrad::nn::{
+    cross_entropy, Activation, AdamConfig, LinearConfig, Module, Optimizer, Sequential,
+};
+use wgrad::{Device, Result, Tensor};
+
+/// The CPU backend with fusion on; remembers the ops of every schedule it ran.
+#[derive(Debug, Default)]
+struct FusingCpu {
+    runs: Mutex<Vec<Vec<Op>>>,
+}
+
+impl Backend for FusingCpu {
+    fn name(&self) -> String {
+        "cpu (fusing)".to_string()
+    }
+    fn upload(&self, bytes: &[u8], meta: &Meta) -> Result<Buffer> {
+        wgrad::cpu::CpuBackend.upload(bytes, meta)
+    }
+    fn download(&self, view: &View) -> Result<Vec<u8>> {
+        wgrad::cpu::CpuBackend.download(view)
+    }
+    fn execute(&self, schedule: &Schedule) -> Result<Vec<Buffer>> {
+        let ops = schedule.steps.iter().map(|s| s.op.clone()).collect();
+        self.runs.lock().expect("not poisoned").push(ops);
+        wgrad::cpu::CpuBackend.execute(schedule)
+    }
+    fn supports(&self, dtype: DType) -> bool {
+        wgrad::cpu::CpuBackend.supports(dtype)
+    }
+    fn fuses_elementwise(&self) -> bool {
+        true
+    }
+}
+
+fn fusing() -> (Device, Arc<FusingCpu>) {
+    let backend = Arc::new(FusingCpu::default());
+    (Device::from_arc(backend.clone()), backend)
+}
+
+/// The last schedule's ops: (fused steps, ops inside them, other steps).
+fn last_run(b: &FusingCpu) -> (usize, usize, usize) {
+    let runs = b.runs.lock().expect("not poisoned");
+    let ops = runs.last().expect("a schedule ran");
+    let fused: Vec<usize> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Fused(e) => Some(e.ops()),
+            _ => None,
+        })
+        .collect();
+    (fused.len(), fused.iter().sum(), ops.len() - fused.len())
+}
+
+fn randn(shape: &[usize], seed: u64, dev: &Device) -> Tensor {
+    Tensor::randn_seeded(shape.to_vec(), seed, DType::F32, dev).expect("randn")
+}
+
+/// `f` on a fusing CPU device and on the plain CPU: equal bits; returns the fusing backend's counts.
+fn same_on_both(f: impl Fn(&Device) -> Vec<Tensor>) -> (usize, usize, usize) {
+    let (dev, backend) = fusing();
+    let plain = Device::new(wgrad::cpu::CpuBackend);
+    let got = f(&dev);
+    wgrad::realize(&got.iter().collect::<Vec<_>>()).expect("fused realize");
+    let counts = last_run(&backend);
+    let want = f(&plain);
+    for (g, w) in got.iter().zip(&want) {
+        let (g, w) = (g.to_f64_vec().expect("read"), w.to_f64_vec().expect("read"));
+        assert_eq!(g.len(), w.len());
+        for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{i}: {a} vs {b}"
+            );
+        }
+    }
+    counts
+}
+
+#[test]
+fn a_chain_with_broadcast_leaves_becomes_one_step() {
+    // relu(x · 2 + b) - 1 with b broadcast over rows: four ops, one step
+    let counts = same_on_both(|dev| {
+        let x = randn(&[17, 33], 1, dev);
+        let b = randn(&[33], 2, dev);
+        let y = ((x * 2.0).unwrap() + &b).unwrap().relu().unwrap();
+        vec![(y - 1.0).unwrap()]
+    });
+    assert_eq!(counts.0, 1, "{counts:?}");
+    assert_eq!(counts.1, 4, "{counts:?}");
+}
+
+#[test]
+fn shared_values_outputs_and_reordered_reads_stay_steps() {
+    // e = exp(x) is read three times: it stays a step, the expression over it fuses
+    let (fused, ops, _) = same_on_both(|dev| {
+        let e = randn(&[5, 7], 3, dev).exp().unwrap();
+        vec![((&e * &e).unwrap() + &e).unwrap().neg().unwrap()]
+    });
+    assert_eq!((fused, ops), (1, 3));
+    // a requested intermediate is computed on its own
+    let (fused, _, other) = same_on_both(|dev| {
+        let a = (randn(&[9], 4, dev) + 1.0).unwrap();
+        let b = a.sigmoid().unwrap().sqrt().unwrap();
+        vec![a, b]
+    });
+    assert_eq!(fused, 1, "b = sqrt(sigmoid(a)) fuses");
+    assert!(other >= 2, "a, and the constant, are their own steps");
+    // a transposed read needs the producer's values at other positions
+    let (fused, _, _) = same_on_both(|dev| {
+        let t = (randn(&[4, 6], 5, dev) + 1.0)
+            .unwrap()
+            .transpose(0, 1)
+            .unwrap();
+        vec![(t * 3.0).unwrap()]
+    });
+    assert_eq!(fused, 0);
+}
+
+#[test]
+fn relu_backward_and_where_fuse() {
+    let (fused, ops, _) = same_on_both(|dev| {
+        let x = randn(&[31, 3], 6, dev);
+        let g = randn(&[31, 3], 7, dev);
+        let mask = x.gt(0.0).unwrap();
+        vec![mask.where_(&g, 0.0).unwrap().mul(0.5).unwrap()]
+    });
+    assert_eq!(fused, 1);
+    assert!(ops >= 3, "{ops}");
+}
+
+#[test]
+fn fused_steps_read_at_most_max_leaves() {
+    let (dev, backend) = fusing();
+    let xs: Vec<Tensor> = (0..2 * MAX_LEAVES as u64)
+        .map(|i| randn(&[8], i, &dev))
+        .collect();
+    let mut sum = xs[0].clone();
+    for x in &xs[1..] {
+        sum = (&sum + x).unwrap();
+    }
+    let plain = Device::new(wgrad::cpu::CpuBackend);
+    let ys: Vec<Tensor> = (0..2 * MAX_LEAVES as u64)
+        .map(|i| randn(&[8], i, &plain))
+        .collect();
+    let mut reference = ys[0].clone();
+    for y in &ys[1..] {
+        reference = (&reference + y).unwrap();
+    }
+    assert_eq!(
+        sum.to_vec::<f32>().unwrap(),
+        reference.to_vec::<f32>().unwrap()
+    );
+    let runs = backend.runs.lock().unwrap();
+    let steps = runs.last().unwrap();
+    assert!(steps.len() >= 2, "{} leaves need two steps", 2 * MAX_LEAVES);
+    for op in steps {
+        if let Op::Fused(e) = op {
+            let leaves = e
+                .nodes
+                .iter()
+                .filter(|(n, _)| matches!(n, wgrad::graph::fuse::Node::Leaf(_)))
+                .count();
+            assert!(leaves <= MAX_LEAVES, "{leaves}");
+        }
+    }
+}
+
+/// Three Adam steps of a small MLP: fused schedules give the unfused parameters bit for bit on the CPU,
+/// and the GPU's generated kernels match them within the training tolerance.
+#[test]
+fn training_steps_are_unchanged_by_fusion() {
+    let run = |dev: &Device| -> Vec<Vec<f64>> {
+        dev.manual_seed(5);
+        let model = Sequential::new()
+            .add(LinearConfig::new(12, 16).init(dev).unwrap())
+            .add(Activation::Relu)
+            .add(LinearConfig::new(16, 3).init(dev).unwrap());
+        let mut opt = Optimizer::new(model.params(), AdamConfig::default());
+        let x = randn(&[8, 12], 9, dev);
+        let y = Tensor::from_vec(vec![0i32, 1, 2, 1, 0, 2, 2, 1], [8], dev).unwrap();
+        for _ in 0..3 {
+            let loss = cross_entropy(&model.forward(&x).unwrap(), &y).unwrap();
+            opt.step(&loss).unwrap();
+        }
+        model
+            .params()
+            .iter()
+            .map(|p| p.tensor().to_f64_vec().unwrap())
+            .collect()
+    };
+    let (dev, backend) = fusing();
+    let fused = run(&dev);
+    let plain = run(&Device::new(wgrad::cpu::CpuBackend));
+    assert_eq!(fused, plain);
+    let merged: usize = backend
+        .runs
+        .lock()
+        .unwrap()
+        .iter()
+        .flatten()
+        .filter(|op| matches!(op, Op::Fused(_)))
+        .count();
+    assert!(
+        merged >= 3,
+        "the optimizer steps fuse ({merged} fused steps)"
+    );
+    if let Some(gpu) = wgrad::wgpu::testing::backend_or_skip() {
+        let gpu = Device::new(gpu);
+        assert!(gpu.backend().fuses_elementwise());
+        for (g, w) in run(&gpu).iter().zip(&plain) {
+            for (a, b) in g.iter().zip(w) {
+                assert!(
+                    (a - b).abs() <= TRAINING.atol + TRAINING.rtol * b.abs(),
+                    "{a} vs {b}"
+                );
+            }
+        }
+    }
+}
