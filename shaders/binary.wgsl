@@ -49,32 +49,34 @@ fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
 }
 
-// Buffer position of element i of input k: offset + sum over dims of index * stride (stride 0 = broadcast).
-fn pos(p: Params, k: u32, i: u32) -> u32 {
+// Buffer positions of element i in inputs 0, 1 and 2 (x, y, z): offset + sum over dims of index · stride
+// (stride 0 = broadcast). One pass over the dims serves every input, since the % and / chain is the costly
+// part (llvmpipe splits a vector integer division into 8 scalar ones); the outermost dim takes what is
+// left (i < numel), so inputs that coalesced to rank 1 cost no division at all.
+fn positions(p: Params, i: u32) -> vec3<u32> {
     var rem = i;
-    var q = p.offsets[k];
-    // Inner dims peel off with % and /; the outermost takes what is left (i < numel), so an input that
-    // coalesced to rank 1 costs no integer division (llvmpipe splits a vector division into 8 scalar ones).
+    var q = p.offsets.xyz;
     for (var d = i32(p.rank) - 1; d >= 1; d--) {
-        let n = p.shape[u32(d) / 4u][u32(d) % 4u];
-        q += (rem % n) * p.strides[2u * k + u32(d) / 4u][u32(d) % 4u];
+        let r = u32(d) / 4u;
+        let c = u32(d) % 4u;
+        let n = p.shape[r][c];
+        q += (rem % n) * vec3<u32>(p.strides[r][c], p.strides[2u + r][c], p.strides[4u + r][c]);
         rem /= n;
     }
     if p.rank > 0u {
-        q += rem * p.strides[2u * k][0];
+        q += rem * vec3<u32>(p.strides[0][0], p.strides[2][0], p.strides[4][0]);
     }
     return q;
 }
 
-fn lhs(i: u32) -> T {
-    return a[pos(params, 0u, i)];
+fn lhs(q: vec3<u32>) -> T {
+    return a[q.x];
 }
 
-fn rhs(i: u32) -> T {
-    return b[pos(params, 1u, i)];
+fn rhs(q: vec3<u32>) -> T {
+    return b[q.y];
 }
 
-// x^y with the real-valued results WGSL's pow leaves undefined: x < 0 with integral y, x = 0.
 fn pow_of(x: f32, y: f32) -> f32 {
     if y == 0.0 { return 1.0; }
     if x == 0.0 { return select(bitcast<f32>(0x7f800000u), 0.0, y > 0.0); }
@@ -88,75 +90,86 @@ fn pow_of(x: f32, y: f32) -> f32 {
 fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = linear(wid, nwg, lid);
     if i >= params.numel { return; }
-    out[i] = lhs(i) + rhs(i);
+    let q = positions(params, i);
+    out[i] = lhs(q) + rhs(q);
 }
 
 @compute @workgroup_size(WG)
 fn sub(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = linear(wid, nwg, lid);
     if i >= params.numel { return; }
-    out[i] = lhs(i) - rhs(i);
+    let q = positions(params, i);
+    out[i] = lhs(q) - rhs(q);
 }
 
 @compute @workgroup_size(WG)
 fn mul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = linear(wid, nwg, lid);
     if i >= params.numel { return; }
-    out[i] = lhs(i) * rhs(i);
+    let q = positions(params, i);
+    out[i] = lhs(q) * rhs(q);
 }
 
 @compute @workgroup_size(WG)
 fn div(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = linear(wid, nwg, lid);
     if i >= params.numel { return; }
-    out[i] = lhs(i) / rhs(i);
+    let q = positions(params, i);
+    out[i] = lhs(q) / rhs(q);
 }
 
 @compute @workgroup_size(WG)
 fn pow_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = linear(wid, nwg, lid);
     if i >= params.numel { return; }
-    out[i] = T(pow_of(f32(lhs(i)), f32(rhs(i))));
+    let q = positions(params, i);
+    out[i] = T(pow_of(f32(lhs(q)), f32(rhs(q))));
 }
 
 @compute @workgroup_size(WG)
 fn maximum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = linear(wid, nwg, lid);
     if i >= params.numel { return; }
-    out[i] = max(lhs(i), rhs(i));
+    let q = positions(params, i);
+    out[i] = max(lhs(q), rhs(q));
 }
 
 @compute @workgroup_size(WG)
 fn minimum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = linear(wid, nwg, lid);
     if i >= params.numel { return; }
-    out[i] = min(lhs(i), rhs(i));
+    let q = positions(params, i);
+    out[i] = min(lhs(q), rhs(q));
 }
 
 @compute @workgroup_size(WG)
 fn lt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = linear(wid, nwg, lid);
     if i >= params.numel { return; }
-    mask[i] = select(0u, 1u, lhs(i) < rhs(i));
+    let q = positions(params, i);
+    mask[i] = select(0u, 1u, lhs(q) < rhs(q));
 }
 
 @compute @workgroup_size(WG)
 fn le(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = linear(wid, nwg, lid);
     if i >= params.numel { return; }
-    mask[i] = select(0u, 1u, lhs(i) <= rhs(i));
+    let q = positions(params, i);
+    mask[i] = select(0u, 1u, lhs(q) <= rhs(q));
 }
 
 @compute @workgroup_size(WG)
 fn eq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = linear(wid, nwg, lid);
     if i >= params.numel { return; }
-    mask[i] = select(0u, 1u, lhs(i) == rhs(i));
+    let q = positions(params, i);
+    mask[i] = select(0u, 1u, lhs(q) == rhs(q));
 }
 
 @compute @workgroup_size(WG)
 fn where_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = linear(wid, nwg, lid);
     if i >= wparams.numel { return; }
-    wout[i] = select(wb[pos(wparams, 2u, i)], wa[pos(wparams, 1u, i)], cond[pos(wparams, 0u, i)] != 0u);
+    let q = positions(wparams, i);
+    wout[i] = select(wb[q.z], wa[q.y], cond[q.x] != 0u);
 }

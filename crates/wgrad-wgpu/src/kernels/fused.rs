@@ -111,22 +111,33 @@ pub fn source(expr: &FusedExpr, leaf_types: &[&str], out_type: &str) -> String {
         "@group(0) @binding({}) var<uniform> params: Params;\n",
         n + 1
     );
-    // the index math of binary.wgsl's `pos`, for n inputs
+    // the index math of binary.wgsl's `positions`, unrolled over the n inputs: one % and / chain for all
+    let _ = writeln!(s, "fn positions(i: u32) -> array<u32, {n}> {{");
+    s.push_str("    var rem = i;\n");
+    for k in 0..n {
+        let _ = writeln!(s, "    var q{k} = params.offsets[{}][{}];", k / 4, k % 4);
+    }
     s.push_str(
-        "fn pos(k: u32, i: u32) -> u32 {
-    var rem = i;
-    var q = params.offsets[k / 4u][k % 4u];
-    for (var d = i32(params.rank) - 1; d >= 1; d--) {
-        let n = params.shape[u32(d) / 4u][u32(d) % 4u];
-        q += (rem % n) * params.strides[2u * k + u32(d) / 4u][u32(d) % 4u];
+        "    for (var d = i32(params.rank) - 1; d >= 1; d--) {
+        let r = u32(d) / 4u;
+        let c = u32(d) % 4u;
+        let n = params.shape[r][c];
+        let x = rem % n;
         rem /= n;
-    }
-    if params.rank > 0u {
-        q += rem * params.strides[2u * k][0];
-    }
-    return q;
-}
 ",
+    );
+    for k in 0..n {
+        let _ = writeln!(s, "        q{k} += x * params.strides[{}u + r][c];", 2 * k);
+    }
+    s.push_str("    }\n    if params.rank > 0u {\n");
+    for k in 0..n {
+        let _ = writeln!(s, "        q{k} += rem * params.strides[{}][0];", 2 * k);
+    }
+    let qs: Vec<String> = (0..n).map(|k| format!("q{k}")).collect();
+    let _ = writeln!(
+        s,
+        "    }}\n    return array<u32, {n}>({});\n}}",
+        qs.join(", ")
     );
     if expr
         .nodes
@@ -141,12 +152,13 @@ pub fn source(expr: &FusedExpr, leaf_types: &[&str], out_type: &str) -> String {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = (wid.x + wid.y * nwg.x) * WG + lid;
     if i >= params.numel { return; }
+    let q = positions(i);
 ",
     );
     for (j, (node, _)) in expr.nodes.iter().enumerate() {
         let v = |i: &usize| format!("v{i}");
         let value = match node {
-            Node::Leaf(k) => format!("in{k}[pos({k}u, i)]"),
+            Node::Leaf(k) => format!("in{k}[q[{k}]]"),
             Node::Unary(op, a) => unary(*op, &v(a)),
             Node::Binary(op, a, b) => binary(*op, &v(a), &v(b)),
             Node::Where(c, a, b) => format!("select({}, {}, {} != 0u)", v(b), v(a), v(c)),
