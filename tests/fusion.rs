@@ -130,6 +130,18 @@ fn shared_values_outputs_and_reordered_reads_stay_steps() {
     assert_eq!(fused, 0);
 }
 
+/// `exp(s)` is inlined into the product, which runs after `sum(s)`, the step that used to read `s` last:
+/// `s` must stay alive until the fused step.
+#[test]
+fn inlining_moves_reads_past_the_old_last_reader() {
+    let (fused, _, _) = same_on_both(|dev| {
+        let s = (randn(&[6, 5], 8, dev) + 1.0).unwrap();
+        let total = s.sum_all().unwrap();
+        vec![s.exp().unwrap().mul(&total).unwrap()]
+    });
+    assert_eq!(fused, 1);
+}
+
 #[test]
 fn relu_backward_and_where_fuse() {
     let (fused, ops, _) = same_on_both(|dev| {

@@ -233,8 +233,13 @@ fn emit(p: Partial, step: Step) -> Step {
     }
 }
 
-/// Releases every slot after its last reader, except the outputs.
+/// Releases every slot after its last reader, except the outputs. The release points the steps came with
+/// are dropped: an inlined producer now reads its leaves where its consumer runs, possibly after a step
+/// that used to be their last reader.
 fn attach_releases(steps: &mut [Step], outputs: &[Slot]) {
+    for s in steps.iter_mut() {
+        s.release.clear();
+    }
     let mut last: HashMap<Slot, usize> = HashMap::new();
     for (i, s) in steps.iter().enumerate() {
         for a in &s.args {
