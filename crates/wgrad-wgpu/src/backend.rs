@@ -326,9 +326,12 @@ impl Backend for WgpuBackend {
         crate::pipeline::wgsl_type(dtype, Some(self.caps())).is_ok()
     }
 
-    /// On unless `WGRAD_FUSION=0` (for comparing against unfused runs).
+    /// On unless `WGRAD_FUSION=0` (for comparing against unfused runs), and where a fused kernel's
+    /// bindings fit: its leaves and output as storage buffers.
     fn fuses_elementwise(&self) -> bool {
         static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *ON.get_or_init(|| std::env::var("WGRAD_FUSION").map_or(true, |v| v != "0"))
+        let on = *ON.get_or_init(|| std::env::var("WGRAD_FUSION").map_or(true, |v| v != "0"));
+        let buffers = self.caps().limits.max_storage_buffers_per_shader_stage as usize;
+        on && buffers > wgrad_graph::fuse::MAX_LEAVES
     }
 }
