@@ -105,12 +105,26 @@ fn a_chain_with_broadcast_leaves_becomes_one_step() {
 
 #[test]
 fn shared_values_outputs_and_reordered_reads_stay_steps() {
-    // e = exp(x) is read three times: it stays a step, the expression over it fuses
-    let (fused, ops, _) = same_on_both(|dev| {
+    // e = exp(x) read three times: small enough to recompute in its readers, never written out
+    let (fused, ops, other) = same_on_both(|dev| {
         let e = randn(&[5, 7], 3, dev).exp().unwrap();
         vec![((&e * &e).unwrap() + &e).unwrap().neg().unwrap()]
     });
-    assert_eq!((fused, ops), (1, 3));
+    assert_eq!(
+        (fused, ops, other),
+        (1, 6, 1),
+        "exp three times, mul, add, neg; the randn"
+    );
+    // read four times (more than MAX_SHARED_READERS): e stays a step, the expression over it fuses
+    let (fused, ops, other) = same_on_both(|dev| {
+        let e = randn(&[5, 7], 3, dev).exp().unwrap();
+        vec![((&e * &e).unwrap() + (&e * &e).unwrap()).unwrap()]
+    });
+    assert_eq!(
+        (fused, ops, other),
+        (1, 3, 2),
+        "mul, mul, add; the randn and exp"
+    );
     // a requested intermediate is computed on its own
     let (fused, _, other) = same_on_both(|dev| {
         let a = (randn(&[9], 4, dev) + 1.0).unwrap();
@@ -140,6 +154,33 @@ fn inlining_moves_reads_past_the_old_last_reader() {
         vec![s.exp().unwrap().mul(&total).unwrap()]
     });
     assert_eq!(fused, 1);
+}
+
+/// A bias add read by ReLU and by ReLU's backward is recomputed in both fused kernels, so no step computes
+/// it alone.
+#[test]
+fn a_value_with_few_fusible_readers_is_recomputed_in_each() {
+    let (dev, backend) = fusing();
+    let x = randn(&[4, 3], 10, &dev);
+    let b = randn(&[3], 11, &dev);
+    let g = randn(&[4, 3], 12, &dev);
+    let z = (&x + &b).unwrap();
+    let y = z.relu().unwrap();
+    let dz = z.gt(0.0).unwrap().where_(&g, 0.0).unwrap();
+    wgrad::realize(&[&y, &dz]).unwrap();
+    let runs = backend.runs.lock().unwrap();
+    let ops = runs.last().unwrap();
+    assert!(
+        !ops.iter().any(|op| matches!(op, Op::Binary(_))),
+        "the add runs only inside fused steps: {ops:?}"
+    );
+    drop(runs);
+    let plain = Device::new(wgrad::cpu::CpuBackend);
+    let z2 = (&randn(&[4, 3], 10, &plain) + &randn(&[3], 11, &plain)).unwrap();
+    assert_eq!(
+        y.to_vec::<f32>().unwrap(),
+        z2.relu().unwrap().to_vec::<f32>().unwrap()
+    );
 }
 
 #[test]

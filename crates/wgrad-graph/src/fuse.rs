@@ -9,7 +9,9 @@
 //! A step is inlined into its consumer when
 //! - both are fusible: `Unary` on f32, `Binary` on f32 inputs (comparisons give bool), `Where` with f32
 //!   branches;
-//! - the consumer is its only reader, and the value is not one the caller asked for;
+//! - the value is not one the caller asked for, and the consumer is its only reader, or all of its (at most
+//!   [`MAX_SHARED_READERS`]) readers can inline it and it is small ([`MAX_RECOMPUTED_OPS`]): then each
+//!   reader recomputes it (a bias add read by ReLU and by ReLU's backward is never written out);
 //! - the consumer reads it whole, in order: a contiguous layout of the producer's shape, which is the
 //!   consumer's shape (a broadcast or permuted read would need the value at other positions);
 //! - the merged step still has at most [`MAX_LEAVES`] leaves (kernel bindings are limited).
@@ -26,6 +28,13 @@ use crate::shape::Layout;
 
 /// Most inputs (leaves) one fused step reads.
 pub const MAX_LEAVES: usize = 6;
+
+/// A value read by several fusible steps is recomputed inside each of them (instead of written out and
+/// read back) when it has at most this many readers and this many ops: recomputing a few elementwise ops
+/// costs less than a round trip through memory, and the limits keep repeated work bounded.
+pub const MAX_SHARED_READERS: usize = 3;
+/// See [`MAX_SHARED_READERS`].
+pub const MAX_RECOMPUTED_OPS: usize = 4;
 
 /// One node of a fused expression; operands index earlier nodes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -70,6 +79,14 @@ fn fusible(step: &Step) -> bool {
     }
 }
 
+/// A producer waiting to be inlined: its expression, its step (emitted instead when a reader cannot inline
+/// it) and how many reads are still to come.
+struct Pending {
+    expr: Partial,
+    step: Step,
+    left: usize,
+}
+
 /// An expression under construction: its nodes and the arguments its leaves read.
 struct Partial {
     nodes: Vec<(Node, DType)>,
@@ -104,6 +121,13 @@ impl Partial {
         *map.last().expect("an expression has at least one node")
     }
 
+    fn ops(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|(n, _)| !matches!(n, Node::Leaf(_)))
+            .count()
+    }
+
     fn leaf(arg: &Arg) -> Partial {
         Partial {
             nodes: vec![(Node::Leaf(0), arg.dtype)],
@@ -135,14 +159,15 @@ pub fn fuse(schedule: Schedule) -> Schedule {
     for &o in &outputs {
         readers[o] += 1;
     }
-    // producers waiting to be inlined into their one reader
-    let mut pending: HashMap<Slot, (Partial, Step)> = HashMap::new();
+    // producers waiting to be inlined into their readers
+    let mut pending: HashMap<Slot, Pending> = HashMap::new();
     let mut fused: Vec<Step> = Vec::with_capacity(steps.len());
     for step in steps {
         if !fusible(&step) {
             for arg in &step.args {
-                if let Some((p, producer)) = pending.remove(&arg.slot) {
-                    fused.push(emit(p, producer));
+                // this reader needs the value in memory: write it out once, later readers read it
+                if let Some(p) = pending.remove(&arg.slot) {
+                    fused.push(emit(p.expr, p.step));
                 }
             }
             fused.push(step);
@@ -158,13 +183,18 @@ pub fn fuse(schedule: Schedule) -> Schedule {
             let reserve = step.args.len() - j - 1;
             let inline = pending
                 .get(&arg.slot)
-                .is_some_and(|(p, producer)| reads_whole(arg, producer) && fits(&expr, p, reserve));
+                .is_some_and(|p| reads_whole(arg, &p.step) && fits(&expr, &p.expr, reserve));
             let operand = if inline {
-                let (p, _) = pending.remove(&arg.slot).expect("checked above");
-                expr.absorb(&p)
+                let p = pending.get_mut(&arg.slot).expect("checked above");
+                p.left -= 1;
+                let operand = expr.absorb(&p.expr);
+                if p.left == 0 {
+                    pending.remove(&arg.slot);
+                }
+                operand
             } else {
-                if let Some((p, producer)) = pending.remove(&arg.slot) {
-                    fused.push(emit(p, producer));
+                if let Some(p) = pending.remove(&arg.slot) {
+                    fused.push(emit(p.expr, p.step));
                 }
                 expr.absorb(&Partial::leaf(arg))
             };
@@ -176,16 +206,18 @@ pub fn fuse(schedule: Schedule) -> Schedule {
             _ => Node::Where(operands[0], operands[1], operands[2]),
         };
         expr.nodes.push((node, step.meta.dtype));
-        if readers[step.out] == 1 && !outputs.contains(&step.out) {
-            pending.insert(step.out, (expr, step));
+        let left = readers[step.out];
+        let small = expr.ops() <= MAX_RECOMPUTED_OPS && left <= MAX_SHARED_READERS;
+        if !outputs.contains(&step.out) && (left == 1 || small) {
+            pending.insert(step.out, Pending { expr, step, left });
         } else {
             fused.push(emit(expr, step));
         }
     }
     // a pending value nobody reads (not produced by realize, which schedules only what is needed)
-    let mut rest: Vec<(Slot, (Partial, Step))> = pending.into_iter().collect();
+    let mut rest: Vec<(Slot, Pending)> = pending.into_iter().collect();
     rest.sort_by_key(|(slot, _)| *slot);
-    fused.extend(rest.into_iter().map(|(_, (p, s))| emit(p, s)));
+    fused.extend(rest.into_iter().map(|(_, p)| emit(p.expr, p.step)));
     attach_releases(&mut fused, &outputs);
     Schedule {
         inputs,
