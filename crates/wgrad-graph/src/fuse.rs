@@ -9,9 +9,10 @@
 //! A step is inlined into its consumer when
 //! - both are fusible: `Unary` on f32, `Binary` on f32 inputs (comparisons give bool), `Where` with f32
 //!   branches;
-//! - the value is not one the caller asked for, and the consumer is its only reader, or all of its (at most
-//!   [`MAX_SHARED_READERS`]) readers can inline it and it is small ([`MAX_RECOMPUTED_OPS`]): then each
-//!   reader recomputes it (a bias add read by ReLU and by ReLU's backward is never written out);
+//! - the value is not one the caller asked for, and the consumer is its only reader; or it is small
+//!   ([`MAX_RECOMPUTED_OPS`]) with at most [`MAX_SHARED_READERS`] readers: then every reader that can inline
+//!   it recomputes it, and it is written out only if some reader needs it in memory (a bias add read by
+//!   ReLU and by ReLU's backward never is);
 //! - the consumer reads it whole, in order: a contiguous layout of the producer's shape, which is the
 //!   consumer's shape (a broadcast or permuted read would need the value at other positions);
 //! - the merged step still has at most [`MAX_LEAVES`] leaves (kernel bindings are limited).
@@ -58,11 +59,15 @@ pub struct FusedExpr {
 impl FusedExpr {
     /// Number of ops (non-leaf nodes).
     pub fn ops(&self) -> usize {
-        self.nodes
-            .iter()
-            .filter(|(n, _)| !matches!(n, Node::Leaf(_)))
-            .count()
+        count_ops(&self.nodes)
     }
+}
+
+fn count_ops(nodes: &[(Node, DType)]) -> usize {
+    nodes
+        .iter()
+        .filter(|(n, _)| !matches!(n, Node::Leaf(_)))
+        .count()
 }
 
 /// Whether `step` may take part in a fusion (as producer or consumer).
@@ -121,13 +126,6 @@ impl Partial {
         *map.last().expect("an expression has at least one node")
     }
 
-    fn ops(&self) -> usize {
-        self.nodes
-            .iter()
-            .filter(|(n, _)| !matches!(n, Node::Leaf(_)))
-            .count()
-    }
-
     fn leaf(arg: &Arg) -> Partial {
         Partial {
             nodes: vec![(Node::Leaf(0), arg.dtype)],
@@ -173,41 +171,9 @@ pub fn fuse(schedule: Schedule) -> Schedule {
             fused.push(step);
             continue;
         }
-        let mut expr = Partial {
-            nodes: Vec::new(),
-            args: Vec::new(),
-        };
-        let mut operands = Vec::with_capacity(step.args.len());
-        for (j, arg) in step.args.iter().enumerate() {
-            // each later argument may still add a leaf
-            let reserve = step.args.len() - j - 1;
-            let inline = pending
-                .get(&arg.slot)
-                .is_some_and(|p| reads_whole(arg, &p.step) && fits(&expr, &p.expr, reserve));
-            let operand = if inline {
-                let p = pending.get_mut(&arg.slot).expect("checked above");
-                p.left -= 1;
-                let operand = expr.absorb(&p.expr);
-                if p.left == 0 {
-                    pending.remove(&arg.slot);
-                }
-                operand
-            } else {
-                if let Some(p) = pending.remove(&arg.slot) {
-                    fused.push(emit(p.expr, p.step));
-                }
-                expr.absorb(&Partial::leaf(arg))
-            };
-            operands.push(operand);
-        }
-        let node = match &step.op {
-            Op::Unary(op) => Node::Unary(*op, operands[0]),
-            Op::Binary(op) => Node::Binary(*op, operands[0], operands[1]),
-            _ => Node::Where(operands[0], operands[1], operands[2]),
-        };
-        expr.nodes.push((node, step.meta.dtype));
+        let expr = expression(&step, &mut pending, &mut fused);
         let left = readers[step.out];
-        let small = expr.ops() <= MAX_RECOMPUTED_OPS && left <= MAX_SHARED_READERS;
+        let small = count_ops(&expr.nodes) <= MAX_RECOMPUTED_OPS && left <= MAX_SHARED_READERS;
         if !outputs.contains(&step.out) && (left == 1 || small) {
             pending.insert(step.out, Pending { expr, step, left });
         } else {
@@ -225,6 +191,45 @@ pub fn fuse(schedule: Schedule) -> Schedule {
         slot_count,
         outputs,
     }
+}
+
+/// The expression of fusible `step`: its arguments' pending producers inlined where they fit, the others
+/// (written out first if pending) read as leaves.
+fn expression(step: &Step, pending: &mut HashMap<Slot, Pending>, fused: &mut Vec<Step>) -> Partial {
+    let mut expr = Partial {
+        nodes: Vec::new(),
+        args: Vec::new(),
+    };
+    let mut operands = Vec::with_capacity(step.args.len());
+    for (j, arg) in step.args.iter().enumerate() {
+        // each later argument may still add a leaf
+        let reserve = step.args.len() - j - 1;
+        let inline = pending
+            .get(&arg.slot)
+            .is_some_and(|p| reads_whole(arg, &p.step) && fits(&expr, &p.expr, reserve));
+        let operand = if inline {
+            let p = pending.get_mut(&arg.slot).expect("checked above");
+            p.left -= 1;
+            let operand = expr.absorb(&p.expr);
+            if p.left == 0 {
+                pending.remove(&arg.slot);
+            }
+            operand
+        } else {
+            if let Some(p) = pending.remove(&arg.slot) {
+                fused.push(emit(p.expr, p.step));
+            }
+            expr.absorb(&Partial::leaf(arg))
+        };
+        operands.push(operand);
+    }
+    let node = match &step.op {
+        Op::Unary(op) => Node::Unary(*op, operands[0]),
+        Op::Binary(op) => Node::Binary(*op, operands[0], operands[1]),
+        _ => Node::Where(operands[0], operands[1], operands[2]),
+    };
+    expr.nodes.push((node, step.meta.dtype));
+    expr
 }
 
 /// Whether `arg` reads all of `producer`'s output in order (then element i of the consumer is element i of
