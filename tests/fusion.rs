@@ -284,3 +284,56 @@ fn training_steps_are_unchanged_by_fusion() {
         }
     }
 }
+
+/// Every unary and binary op inside one fused expression: the GPU's generated kernel matches the CPU (and
+/// the fusing CPU matches the plain one bit for bit).
+#[test]
+fn every_op_fuses_and_matches() {
+    let expression = |dev: &Device| -> Vec<Tensor> {
+        // positive inputs keep log, sqrt, rsqrt and pow defined
+        let x = (Tensor::rand_seeded([7, 19], 21, DType::F32, dev).unwrap() + 0.5).unwrap();
+        let z = (Tensor::rand_seeded([19], 22, DType::F32, dev).unwrap() + 0.25).unwrap();
+        let unary = [
+            x.neg(),
+            x.exp(),
+            x.log(),
+            x.sqrt(),
+            x.rsqrt(),
+            x.recip(),
+            x.abs(),
+            x.sign(),
+            x.sin(),
+            x.cos(),
+            x.tanh(),
+            x.sigmoid(),
+            (&x - 1.0).unwrap().relu(),
+        ];
+        let mut sum = x.pow(&z).unwrap();
+        for u in unary {
+            sum = (&sum + &u.unwrap()).unwrap();
+        }
+        let mixed = (x.maximum(&z).unwrap() - x.minimum(&z).unwrap()).unwrap();
+        let scaled = (&mixed * 3.0).unwrap().div(&x).unwrap();
+        let picked = x.lt(&z).unwrap().where_(&scaled, &sum).unwrap();
+        let picked = x.le(0.9).unwrap().where_(&picked, 2.0).unwrap();
+        vec![x.eq(&x).unwrap().where_(&picked, -1.0).unwrap()]
+    };
+    let (fused, ops, _) = same_on_both(expression);
+    assert!(
+        fused >= 1 && ops >= 30,
+        "{fused} fused steps with {ops} ops"
+    );
+    if let Some(gpu) = wgrad::wgpu::testing::backend_or_skip() {
+        let gpu = Device::new(gpu);
+        let got = expression(&gpu)[0].to_vec::<f32>().unwrap();
+        let want = expression(&Device::new(wgrad::cpu::CpuBackend))[0]
+            .to_vec::<f32>()
+            .unwrap();
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-4 + 1e-4 * w.abs(),
+                "{i}: gpu {g}, cpu {w}"
+            );
+        }
+    }
+}

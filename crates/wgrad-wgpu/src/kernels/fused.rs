@@ -71,17 +71,17 @@ fn binary(op: BinaryOp, a: &str, b: &str) -> String {
     }
 }
 
-/// `pow` with the standalone kernel's special cases (`shaders/binary.wgsl`).
-const POW_OF: &str = "
-fn pow_of(x: f32, y: f32) -> f32 {
-    if y == 0.0 { return 1.0; }
-    if x == 0.0 { return select(bitcast<f32>(0x7f800000u), 0.0, y > 0.0); }
-    if x > 0.0 { return pow(x, y); }
-    if floor(y) != y { return bitcast<f32>(0x7fc00000u); }
-    let m = pow(-x, y);
-    return select(m, -m, (abs(y) % 2.0) == 1.0);
+/// `pow_of` as `shaders/binary.wgsl` defines it (f32 only), so both kernels share one definition.
+fn pow_of() -> &'static str {
+    let source = super::binary::SHADER.source;
+    let start = source
+        .find("fn pow_of(")
+        .expect("binary.wgsl defines pow_of");
+    let len = source[start..]
+        .find("\n}\n")
+        .expect("pow_of ends with a closing brace on its own line");
+    &source[start..start + len + 3]
 }
-";
 
 /// The WGSL module computing `expr` over leaves of `leaf_types` into an output of `out_type`.
 pub fn source(expr: &FusedExpr, leaf_types: &[&str], out_type: &str) -> String {
@@ -144,7 +144,8 @@ pub fn source(expr: &FusedExpr, leaf_types: &[&str], out_type: &str) -> String {
         .iter()
         .any(|(node, _)| matches!(node, Node::Binary(BinaryOp::Pow, ..)))
     {
-        s.push_str(POW_OF);
+        s.push('\n');
+        s.push_str(pow_of());
     }
     s.push_str(
         "
