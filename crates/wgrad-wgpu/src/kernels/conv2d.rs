@@ -11,7 +11,8 @@
 use wgrad_graph::{Buffer, Conv2dParams, DType, Error, Input, Meta, Result};
 
 use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
-use crate::kernels::matmul::{expect_rank, word, words};
+use crate::kernels::matmul::expect_rank;
+use crate::kernels::{word, words};
 
 pub static SHADER: Shader = Shader {
     name: "conv2d",
@@ -174,6 +175,41 @@ fn launch(
     Ok(output)
 }
 
+/// The three convolution kernels: the forward pass and its adjoints in the input and in the weight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// `(x, w) → y`
+    Forward,
+    /// `(dy, w) → dx`
+    BackwardInput,
+    /// `(x, dy) → dw`
+    BackwardWeight,
+}
+
+impl Pass {
+    /// The op name, also the entry point in `conv2d.wgsl`.
+    pub fn op(self) -> &'static str {
+        ENTRIES[self as usize]
+    }
+
+    fn input_names(self) -> [&'static str; 2] {
+        match self {
+            Pass::Forward => ["x", "weight"],
+            Pass::BackwardInput => ["dy", "weight"],
+            Pass::BackwardWeight => ["x", "dy"],
+        }
+    }
+
+    /// The shapes of x, w and y, from the two inputs and the output.
+    fn shapes<'a>(self, a: &'a [usize], b: &'a [usize], out: &'a [usize]) -> [&'a [usize]; 3] {
+        match self {
+            Pass::Forward => [a, b, out],
+            Pass::BackwardInput => [out, b, a],
+            Pass::BackwardWeight => [a, out, b],
+        }
+    }
+}
+
 /// # Shapes
 /// `x [N, C_in, H, W]`, `w [C_out, C_in/groups, KH, KW]` → `y [N, C_out, OH, OW]`.
 pub fn conv2d(
@@ -183,30 +219,7 @@ pub fn conv2d(
     w: Input,
     out: &Meta,
 ) -> Result<Buffer> {
-    conv2d_with(rec, pick(rec.caps(), p), p, x, w, out)
-}
-
-/// [`conv2d`] on a given path (tests compare them).
-pub fn conv2d_with(
-    rec: &mut Recorder,
-    path: Path,
-    p: &Conv2dParams,
-    x: Input,
-    w: Input,
-    out: &Meta,
-) -> Result<Buffer> {
-    const OP: &str = "conv2d";
-    contiguous(OP, "x", &x)?;
-    contiguous(OP, "weight", &w)?;
-    let d = Dims::new(OP, p, &x.shape().0, &w.shape().0, &out.shape.0)?;
-    check_path(rec, OP, path, p)?;
-    if path == Path::Texture && out.numel() > 0 {
-        if let Some(y) = super::conv2d_tex::conv2d(rec, p, &d, &x, &w, out)? {
-            return Ok(y);
-        }
-    }
-    let params = d.params(OP, p, out.numel(), [x.layout.offset, w.layout.offset])?;
-    launch(rec, OP, &params, [x, w], out, false)
+    run(rec, Pass::Forward, pick(rec.caps(), p), p, [x, w], out)
 }
 
 /// The transposed convolution: the adjoint of [`conv2d`] in `x`.
@@ -220,30 +233,14 @@ pub fn conv2d_backward_input(
     w: Input,
     out: &Meta,
 ) -> Result<Buffer> {
-    conv2d_backward_input_with(rec, pick(rec.caps(), p), p, dy, w, out)
-}
-
-/// [`conv2d_backward_input`] on a given path.
-pub fn conv2d_backward_input_with(
-    rec: &mut Recorder,
-    path: Path,
-    p: &Conv2dParams,
-    dy: Input,
-    w: Input,
-    out: &Meta,
-) -> Result<Buffer> {
-    const OP: &str = "conv2d_backward_input";
-    contiguous(OP, "dy", &dy)?;
-    contiguous(OP, "weight", &w)?;
-    let d = Dims::new(OP, p, &out.shape.0, &w.shape().0, &dy.shape().0)?;
-    check_path(rec, OP, path, p)?;
-    if path == Path::Texture && out.numel() > 0 {
-        if let Some(dx) = super::conv2d_tex::conv2d_backward_input(rec, p, &d, &dy, &w, out)? {
-            return Ok(dx);
-        }
-    }
-    let params = d.params(OP, p, out.numel(), [dy.layout.offset, w.layout.offset])?;
-    launch(rec, OP, &params, [dy, w], out, false)
+    run(
+        rec,
+        Pass::BackwardInput,
+        pick(rec.caps(), p),
+        p,
+        [dy, w],
+        out,
+    )
 }
 
 /// The adjoint of [`conv2d`] in the weight.
@@ -257,30 +254,39 @@ pub fn conv2d_backward_weight(
     dy: Input,
     out: &Meta,
 ) -> Result<Buffer> {
-    conv2d_backward_weight_with(rec, pick(rec.caps(), p), p, x, dy, out)
+    run(
+        rec,
+        Pass::BackwardWeight,
+        pick(rec.caps(), p),
+        p,
+        [x, dy],
+        out,
+    )
 }
 
-/// [`conv2d_backward_weight`] on a given path.
-pub fn conv2d_backward_weight_with(
+/// `pass` on a given path (tests compare the paths); inputs in the order of [`Pass`]'s docs.
+pub fn run(
     rec: &mut Recorder,
+    pass: Pass,
     path: Path,
     p: &Conv2dParams,
-    x: Input,
-    dy: Input,
+    [a, b]: [Input; 2],
     out: &Meta,
 ) -> Result<Buffer> {
-    const OP: &str = "conv2d_backward_weight";
-    contiguous(OP, "x", &x)?;
-    contiguous(OP, "dy", &dy)?;
-    let d = Dims::new(OP, p, &x.shape().0, &out.shape.0, &dy.shape().0)?;
-    check_path(rec, OP, path, p)?;
+    let op = pass.op();
+    let [a_name, b_name] = pass.input_names();
+    contiguous(op, a_name, &a)?;
+    contiguous(op, b_name, &b)?;
+    let [xs, ws, ys] = pass.shapes(&a.shape().0, &b.shape().0, &out.shape.0);
+    let d = Dims::new(op, p, xs, ws, ys)?;
+    check_path(rec, op, path, p)?;
     if path == Path::Texture && out.numel() > 0 {
-        if let Some(dw) = super::conv2d_tex::conv2d_backward_weight(rec, p, &d, &x, &dy, out)? {
-            return Ok(dw);
+        if let Some(y) = super::conv2d_tex::run(rec, pass, p, &d, [&a, &b], out)? {
+            return Ok(y);
         }
     }
-    let params = d.params(OP, p, out.numel(), [x.layout.offset, dy.layout.offset])?;
-    launch(rec, OP, &params, [x, dy], out, true)
+    let params = d.params(op, p, out.numel(), [a.layout.offset, b.layout.offset])?;
+    launch(rec, op, &params, [a, b], out, pass == Pass::BackwardWeight)
 }
 
 #[cfg(test)]
@@ -343,14 +349,12 @@ mod tests {
             check::input(&bb, b, out.dtype),
         );
         let mut rec = Recorder::new(gpu.engine().clone());
-        let y = match pass {
-            Op::Conv2d(_) => conv2d_with(&mut rec, path, p, ia, ib, out),
-            Op::Conv2dBackwardInput { .. } => {
-                conv2d_backward_input_with(&mut rec, path, p, ia, ib, out)
-            }
-            _ => conv2d_backward_weight_with(&mut rec, path, p, ia, ib, out),
-        }
-        .expect("record");
+        let pass = match pass {
+            Op::Conv2d(_) => Pass::Forward,
+            Op::Conv2dBackwardInput { .. } => Pass::BackwardInput,
+            _ => Pass::BackwardWeight,
+        };
+        let y = super::run(&mut rec, pass, path, p, [ia, ib], out).expect("record");
         rec.finish().expect("submit");
         download(gpu, &y, out)
     }

@@ -17,9 +17,9 @@
 
 use wgrad_graph::{Buffer, Conv2dParams, DType, Input, Layout, Meta, ReduceOp, Result};
 
-use super::conv2d::Dims;
-use super::matmul::words;
+use super::conv2d::{Dims, Pass};
 use super::matmul_tex::{pack, supported, TexGemm, PACK_WG};
+use super::words;
 use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::texture::{Size as TextureSize, Texture};
 
@@ -127,8 +127,25 @@ fn product(
     Ok(Some(output))
 }
 
+/// `pass` as a texture product, or `None` when the textures would exceed the limits; inputs in the order
+/// of [`Pass`]'s docs.
+pub(crate) fn run(
+    rec: &mut Recorder,
+    pass: Pass,
+    p: &Conv2dParams,
+    d: &Dims,
+    [a, b]: [&Input; 2],
+    out: &Meta,
+) -> Result<Option<Buffer>> {
+    match pass {
+        Pass::Forward => conv2d(rec, p, d, a, b, out),
+        Pass::BackwardInput => conv2d_backward_input(rec, p, d, a, b, out),
+        Pass::BackwardWeight => conv2d_backward_weight(rec, p, d, a, b, out),
+    }
+}
+
 /// The forward convolution, or `None` when the textures would exceed the limits.
-pub(crate) fn conv2d(
+fn conv2d(
     rec: &mut Recorder,
     p: &Conv2dParams,
     d: &Dims,
@@ -156,7 +173,7 @@ pub(crate) fn conv2d(
 }
 
 /// The adjoint in the weight, or `None` when the textures would exceed the limits.
-pub(crate) fn conv2d_backward_weight(
+fn conv2d_backward_weight(
     rec: &mut Recorder,
     p: &Conv2dParams,
     d: &Dims,
@@ -196,7 +213,7 @@ pub(crate) fn conv2d_backward_weight(
 }
 
 /// The adjoint in the input, or `None` when the textures would exceed the limits.
-pub(crate) fn conv2d_backward_input(
+fn conv2d_backward_input(
     rec: &mut Recorder,
     p: &Conv2dParams,
     d: &Dims,

@@ -7,6 +7,7 @@
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
 
+use super::word;
 use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::kernels::strided::{self, MAX_RANK};
 
@@ -25,16 +26,6 @@ pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
         }
     }
     v
-}
-
-fn u32_of(op: &'static str, v: usize) -> Result<u32> {
-    u32::try_from(v).map_err(|_| Error::LimitExceeded {
-        op,
-        what: "size".to_string(),
-        value: v as u64,
-        limit_name: "u32 index range",
-        limit: u32::MAX as u64,
-    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -58,15 +49,15 @@ fn launch(
         });
     }
     let mut p = vec![0u32; 24];
-    p[0] = u32_of(entry, out.numel())?;
+    p[0] = word(entry, "size", out.numel())?;
     p[1] = rank as u32;
     p[2] = axis as u32;
-    p[3] = u32_of(entry, ashape[axis])?;
-    p[4] = u32_of(entry, first.layout.offset)?;
-    p[5] = u32_of(entry, second.layout.offset)?;
+    p[3] = word(entry, "size", ashape[axis])?;
+    p[4] = word(entry, "size", first.layout.offset)?;
+    p[5] = word(entry, "size", second.layout.offset)?;
     for d in 0..rank {
-        p[8 + d] = u32_of(entry, out.shape.0[d])?;
-        p[16 + d] = u32_of(entry, ashape[d])?;
+        p[8 + d] = word(entry, "size", out.shape.0[d])?;
+        p[16 + d] = word(entry, "size", ashape[d])?;
     }
     let buffer = rec.output(out)?;
     rec.dispatch_checked(Dispatch {

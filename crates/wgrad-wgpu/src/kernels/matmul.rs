@@ -15,6 +15,7 @@
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
 
+use super::{word, words};
 use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 
 pub static SHADER: Shader = Shader {
@@ -115,25 +116,6 @@ pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
         }
     }
     v
-}
-
-/// `value` as a u32 shader word, or `LimitExceeded` (the shaders index with u32).
-pub(crate) fn word(op: &'static str, what: &str, value: usize) -> Result<u32> {
-    u32::try_from(value).map_err(|_| Error::LimitExceeded {
-        op,
-        what: what.to_string(),
-        value: value as u64,
-        limit_name: "u32 index range of the wgpu kernels",
-        limit: u32::MAX as u64,
-    })
-}
-
-/// Every value as a u32 shader word.
-pub(crate) fn words(op: &'static str, values: &[usize]) -> Result<Vec<u32>> {
-    values
-        .iter()
-        .map(|&v| word(op, "size, stride or offset", v))
-        .collect()
 }
 
 /// Errors unless `x` has rank `rank`.

@@ -15,7 +15,7 @@
 
 use wgrad_graph::{Buffer, DType, Input, Meta, Result};
 
-use super::matmul::{word, words};
+use super::{word, words};
 use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::texture::{Size as TextureSize, Texture, TEXEL_FLOATS};
 

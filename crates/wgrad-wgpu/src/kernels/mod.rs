@@ -17,12 +17,31 @@ pub mod strided;
 pub mod unary;
 
 use wgrad_graph::{
-    BinaryOp, Buffer, Conv2dParams, Input, Kernels, Meta, Pool2dParams, RandomDist, ReduceOp,
-    Result, UnaryOp,
+    BinaryOp, Buffer, Conv2dParams, Error, Input, Kernels, Meta, Pool2dParams, RandomDist,
+    ReduceOp, Result, UnaryOp,
 };
 
 use crate::engine::{Recorder, Shader};
 use wgrad_graph::DType;
+
+/// `value` as a u32 shader word, or `LimitExceeded` (the shaders index with u32).
+pub(crate) fn word(op: &'static str, what: &str, value: usize) -> Result<u32> {
+    u32::try_from(value).map_err(|_| Error::LimitExceeded {
+        op,
+        what: what.to_string(),
+        value: value as u64,
+        limit_name: "u32 index range of the wgpu kernels",
+        limit: u32::MAX as u64,
+    })
+}
+
+/// Every value as a u32 shader word.
+pub(crate) fn words(op: &'static str, values: &[usize]) -> Result<Vec<u32>> {
+    values
+        .iter()
+        .map(|&v| word(op, "size, stride or offset", v))
+        .collect()
+}
 
 /// A variant: entry point, dtype, overrides.
 pub type Variant = (&'static str, wgrad_graph::DType, Vec<(&'static str, f64)>);

@@ -2,6 +2,7 @@
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
 
+use super::word;
 use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::kernels::strided::{self, MAX_RANK};
 
@@ -34,16 +35,6 @@ pub fn value_word(value: f64, dtype: DType) -> (u32, bool) {
         DType::Bool => (u32::from(value != 0.0), true),
         _ => ((value as f32).to_bits(), false),
     }
-}
-
-fn u32_of(op: &'static str, v: usize) -> Result<u32> {
-    u32::try_from(v).map_err(|_| Error::LimitExceeded {
-        op,
-        what: "size".to_string(),
-        value: v as u64,
-        limit_name: "u32 index range",
-        limit: u32::MAX as u64,
-    })
 }
 
 fn run(
@@ -101,10 +92,10 @@ pub fn f64_words(op: &'static str, value: f64) -> Result<[u32; 3]> {
 
 pub fn full(rec: &mut Recorder, value: f64, out: &Meta) -> Result<Buffer> {
     let buffer = rec.output(out)?;
-    let (word, int) = value_word(value, out.dtype);
+    let (value_bits, int) = value_word(value, out.dtype);
     let mut params = vec![0u32; strided::PARAM_WORDS];
-    params[0] = u32_of("full", out.numel())?;
-    params[2] = word;
+    params[0] = word("full", "size", out.numel())?;
+    params[2] = value_bits;
     let entry = match (int, out.dtype) {
         (true, _) => "full_int",
         (false, DType::F64) => {
@@ -143,17 +134,17 @@ pub fn pad(
         });
     }
     let buffer = rec.output(out)?;
-    let (word, int) = value_word(value, out.dtype);
+    let (value_bits, int) = value_word(value, out.dtype);
     // PadParams: 4 scalars, then out_shape, in_shape, before (8 words each).
     let mut p = vec![0u32; 4 + 3 * 8];
-    p[0] = u32_of("pad", out.numel())?;
+    p[0] = word("pad", "size", out.numel())?;
     p[1] = rank as u32;
-    p[2] = word;
-    p[3] = u32_of("pad", x.layout.offset)?;
+    p[2] = value_bits;
+    p[3] = word("pad", "size", x.layout.offset)?;
     for d in 0..rank {
-        p[4 + d] = u32_of("pad", out.shape.0[d])?;
-        p[12 + d] = u32_of("pad", x.shape().0[d])?;
-        p[20 + d] = u32_of("pad", before[d])?;
+        p[4 + d] = word("pad", "size", out.shape.0[d])?;
+        p[12 + d] = word("pad", "size", x.shape().0[d])?;
+        p[20 + d] = word("pad", "size", before[d])?;
     }
     let entry = if int { "pad_int" } else { "pad" };
     run(rec, entry, out.dtype, &[x.buffer], &buffer, &p, out.numel())?;
@@ -168,12 +159,12 @@ pub fn concat(rec: &mut Recorder, axis: usize, xs: &[Input], out: &Meta) -> Resu
     for x in xs {
         let axis_in = x.shape().0[axis];
         let p = [
-            u32_of("cat", x.layout.numel())?,
-            u32_of("cat", inner.max(1))?,
-            u32_of("cat", axis_in.max(1))?,
-            u32_of("cat", dims[axis])?,
-            u32_of("cat", start)?,
-            u32_of("cat", x.layout.offset)?,
+            word("cat", "size", x.layout.numel())?,
+            word("cat", "size", inner.max(1))?,
+            word("cat", "size", axis_in.max(1))?,
+            word("cat", "size", dims[axis])?,
+            word("cat", "size", start)?,
+            word("cat", "size", x.layout.offset)?,
             0,
             0,
         ];

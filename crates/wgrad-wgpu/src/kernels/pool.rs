@@ -6,7 +6,8 @@
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Pool2dParams, Result};
 
 use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
-use crate::kernels::matmul::{expect_rank, word, words};
+use crate::kernels::matmul::expect_rank;
+use crate::kernels::{word, words};
 
 pub static SHADER: Shader = Shader {
     name: "pool",

@@ -41,7 +41,7 @@ pub fn random(
     };
     let numel = out.numel();
     let params = [
-        u32::try_from(numel).unwrap_or(u32::MAX),
+        super::word(entry, "element count", numel)?,
         seed as u32,
         (seed >> 32) as u32,
         offset as u32,

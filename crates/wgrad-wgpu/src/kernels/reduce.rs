@@ -2,6 +2,7 @@
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, ReduceOp, Result, Shape};
 
+use super::word;
 use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
 use crate::kernels::strided::coalesce;
 
@@ -65,16 +66,6 @@ fn group(
     ))
 }
 
-fn u32_of(op: &'static str, v: usize) -> Result<u32> {
-    u32::try_from(v).map_err(|_| Error::LimitExceeded {
-        op,
-        what: "size".to_string(),
-        value: v as u64,
-        limit_name: "u32 index range",
-        limit: u32::MAX as u64,
-    })
-}
-
 /// One dispatch of the reduce kernel: workgroup w reduces chunk w % nchunk (of `chunk` elements) of output
 /// w / nchunk and writes out[w].
 #[allow(clippy::too_many_arguments)]
@@ -100,20 +91,20 @@ fn dispatch(
             limit: u32::MAX as u64,
         })?;
     let mut p = vec![0u32; 24];
-    p[0] = u32_of(name, groups)?;
-    p[1] = u32_of(name, nred)?;
+    p[0] = word(name, "size", groups)?;
+    p[1] = word(name, "size", nred)?;
     p[2] = ks.len() as u32;
     p[3] = rs.len() as u32;
-    p[4] = u32_of(name, offset)?;
-    p[5] = u32_of(name, nchunk)?;
-    p[6] = u32_of(name, chunk)?;
+    p[4] = word(name, "size", offset)?;
+    p[5] = word(name, "size", nchunk)?;
+    p[6] = word(name, "size", chunk)?;
     for d in 0..ks.len() {
-        p[8 + d] = u32_of(name, ks[d])?;
-        p[12 + d] = u32_of(name, kst[d])?;
+        p[8 + d] = word(name, "size", ks[d])?;
+        p[12 + d] = word(name, "size", kst[d])?;
     }
     for d in 0..rs.len() {
-        p[16 + d] = u32_of(name, rs[d])?;
-        p[20 + d] = u32_of(name, rst[d])?;
+        p[16 + d] = word(name, "size", rs[d])?;
+        p[20 + d] = word(name, "size", rst[d])?;
     }
     rec.dispatch(Dispatch {
         shader: &SHADER,
@@ -122,7 +113,7 @@ fn dispatch(
         overrides: &[("WG", WG as f64)],
         bindings: &Bind::io(&[x], out),
         params: &p,
-        grid: Grid::Linear(u32_of(name, groups)?),
+        grid: Grid::Linear(word(name, "size", groups)?),
     })
 }
 

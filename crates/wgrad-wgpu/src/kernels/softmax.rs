@@ -7,7 +7,7 @@
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
 
 use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
-use crate::kernels::matmul::{word, words};
+use crate::kernels::{word, words};
 
 pub static SHADER: Shader = Shader {
     name: "softmax",

@@ -8,6 +8,8 @@
 
 use wgrad_graph::{Error, Layout, Result};
 
+use super::word;
+
 /// Most dims a kernel index loop handles after coalescing.
 pub const MAX_RANK: usize = 8;
 /// Most strided inputs one dispatch reads.
@@ -48,16 +50,6 @@ pub fn coalesce(shape: &[usize], strides: &[&[usize]]) -> (Vec<usize>, Vec<Vec<u
         }
     }
     (out_shape, out_strides)
-}
-
-fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32> {
-    u32::try_from(v).map_err(|_| Error::LimitExceeded {
-        op,
-        what: what.to_string(),
-        value: v as u64,
-        limit_name: "u32 index range",
-        limit: u32::MAX as u64,
-    })
 }
 
 /// The `Params` words for an elementwise op over `inputs` (all of the output's shape), with two scalar
@@ -106,17 +98,17 @@ fn words(
     }
     let stride_base = 12 + offset_words(capacity);
     let mut w = vec![0u32; stride_base + 8 * capacity];
-    w[0] = u32_of(op, "element count", numel)?;
+    w[0] = word(op, "element count", numel)?;
     w[1] = shape.len() as u32;
     w[2] = scalars[0];
     w[3] = scalars[1];
     for (d, &n) in shape.iter().enumerate() {
-        w[4 + d] = u32_of(op, "dim", n)?;
+        w[4 + d] = word(op, "dim", n)?;
     }
     for (k, l) in inputs.iter().enumerate() {
-        w[12 + k] = u32_of(op, "offset", l.offset)?;
+        w[12 + k] = word(op, "offset", l.offset)?;
         for (d, &s) in strides[k].iter().enumerate() {
-            w[stride_base + 8 * k + d] = u32_of(op, "stride", s)?;
+            w[stride_base + 8 * k + d] = word(op, "stride", s)?;
         }
     }
     Ok(w)
@@ -124,7 +116,7 @@ fn words(
 
 /// Workgroups for `numel` elements at `wg` per workgroup.
 pub fn groups(op: &'static str, numel: usize, wg: u32) -> Result<u32> {
-    u32_of(op, "workgroup count", numel.div_ceil(wg as usize))
+    word(op, "workgroup count", numel.div_ceil(wg as usize))
 }
 
 #[cfg(test)]
