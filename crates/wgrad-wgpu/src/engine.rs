@@ -254,7 +254,7 @@ enum Resource {
 
 #[derive(Debug)]
 struct Cmd {
-    label: String,
+    label: Arc<str>,
     pipeline: wgpu::ComputePipeline,
     kinds: Vec<BindKind>,
     /// Binds the device error flag after the params.
@@ -348,7 +348,7 @@ impl Recorder {
             d.grid,
             caps.limits.max_compute_workgroups_per_dimension,
         )?;
-        let pipeline = e.pipelines.pipeline(&e.gpu.device, caps, &d, error_flag)?;
+        let (pipeline, label) = e.pipelines.pipeline(&e.gpu.device, caps, &d, error_flag)?;
         let mut resources = Vec::with_capacity(d.bindings.len());
         for bind in d.bindings {
             resources.push(match bind {
@@ -373,7 +373,7 @@ impl Recorder {
             return Ok(());
         }
         self.cmds.push(Cmd {
-            label: crate::pipeline::pipeline_label(d.shader, d.entry, d.dtype, d.overrides),
+            label,
             pipeline,
             kinds: d.bindings.iter().map(Bind::kind).collect(),
             error_flag,

@@ -11,7 +11,7 @@
 //! Creation runs inside a validation error scope, so a bad shader is an `Error`, not a panic.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use wgrad_graph::{DType, Error, Result};
 
@@ -104,7 +104,7 @@ type PipelineKey = (
 pub struct Pipelines {
     modules: Mutex<HashMap<(&'static str, DType), wgpu::ShaderModule>>,
     layouts: Mutex<HashMap<(Vec<BindKind>, bool), (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
-    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+    pipelines: Mutex<HashMap<PipelineKey, (wgpu::ComputePipeline, Arc<str>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -211,27 +211,22 @@ impl Pipelines {
         Ok(module)
     }
 
-    /// The pipeline for one (file, entry, dtype, overrides), created on first use; `error_flag` picks the
-    /// layout with the device error flag binding.
+    /// The pipeline for one (file, entry, dtype, overrides), created on first use, and its label;
+    /// `error_flag` picks the layout with the device error flag binding. The hit path (every dispatch) only
+    /// builds the key: the label is made once, with the pipeline.
     pub fn pipeline(
         &self,
         device: &wgpu::Device,
         caps: &Caps,
         d: &Dispatch<'_>,
         error_flag: bool,
-    ) -> Result<wgpu::ComputePipeline> {
+    ) -> Result<(wgpu::ComputePipeline, Arc<str>)> {
         let (shader, entry, overrides) = (d.shader, d.entry, d.overrides);
         let kinds: Vec<BindKind> = d.bindings.iter().map(Bind::kind).collect();
-        let dtype = d.dtype;
-        let dtype = if is_generic(shader) {
-            dtype
-        } else {
-            DType::F32
-        };
         let key: PipelineKey = (
             shader.name,
             entry,
-            dtype,
+            d.dtype,
             overrides.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
             kinds.clone(),
             error_flag,
@@ -239,6 +234,12 @@ impl Pipelines {
         if let Some(p) = lock(&self.pipelines).get(&key) {
             return Ok(p.clone());
         }
+        // a file without the alias line compiles the same for every dtype
+        let dtype = if is_generic(shader) {
+            d.dtype
+        } else {
+            DType::F32
+        };
         let module = self.module(device, caps, shader, dtype)?;
         let (_, layout) = self.layout(device, &kinds, error_flag);
         let label = pipeline_label(shader, entry, dtype, overrides);
@@ -257,7 +258,8 @@ impl Pipelines {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(from_wgpu(&format!("wgpu pipeline {label}"), e));
         }
-        lock(&self.pipelines).insert(key, pipeline.clone());
-        Ok(pipeline)
+        let entry = (pipeline, Arc::from(label));
+        lock(&self.pipelines).insert(key, entry.clone());
+        Ok(entry)
     }
 }
