@@ -10,9 +10,9 @@
 //! - both are fusible: `Unary` on f32, `Binary` on f32 inputs (comparisons give bool), `Where` with f32
 //!   branches;
 //! - the value is not one the caller asked for, and the consumer is its only reader; or it is small
-//!   ([`MAX_RECOMPUTED_OPS`]) with at most [`MAX_SHARED_READERS`] readers: then every reader that can inline
-//!   it recomputes it, and it is written out only if some reader needs it in memory (a bias add read by
-//!   ReLU and by ReLU's backward never is);
+//!   ([`MAX_RECOMPUTED_OPS`], at most one full-size input) with at most [`MAX_SHARED_READERS`] readers:
+//!   then every reader that can inline it recomputes it, and it is written out only if some reader needs
+//!   it in memory (a bias add read by ReLU and by ReLU's backward never is);
 //! - the consumer reads it whole, in order: a contiguous layout of the producer's shape, which is the
 //!   consumer's shape (a broadcast or permuted read would need the value at other positions);
 //! - the merged step still has at most [`MAX_LEAVES`] leaves (kernel bindings are limited).
@@ -25,7 +25,6 @@ use std::collections::HashMap;
 use crate::backend::{Arg, Schedule, Slot, Step};
 use crate::dtype::DType;
 use crate::op::{BinaryOp, Op, UnaryOp};
-use crate::shape::Layout;
 
 /// Most inputs (leaves) one fused step reads.
 pub const MAX_LEAVES: usize = 6;
@@ -96,40 +95,49 @@ struct Pending {
 struct Partial {
     nodes: Vec<(Node, DType)>,
     args: Vec<Arg>,
+    /// Whether a producer was inlined (else the step is better left as it was).
+    inlined: bool,
 }
 
 impl Partial {
-    /// Appends `other`'s nodes (renumbered), reusing a leaf when both read the same slot the same way.
-    /// Returns the index of `other`'s result.
+    /// Appends `other`'s nodes (renumbered) and returns the index of its result. A node equal to one
+    /// already here (the same leaf read the same way, the same op on the same operands) is reused, so a
+    /// value inlined into several operands of one expression is computed once.
     fn absorb(&mut self, other: &Partial) -> usize {
         let mut map = Vec::with_capacity(other.nodes.len());
         for (node, dtype) in &other.nodes {
-            let node = match node {
-                Node::Leaf(k) => {
-                    let arg = &other.args[*k];
-                    let k = match self.args.iter().position(|a| same_read(a, arg)) {
-                        Some(k) => k,
-                        None => {
-                            self.args.push(arg.clone());
-                            self.args.len() - 1
-                        }
-                    };
-                    Node::Leaf(k)
-                }
-                Node::Unary(op, a) => Node::Unary(*op, map[*a]),
-                Node::Binary(op, a, b) => Node::Binary(*op, map[*a], map[*b]),
-                Node::Where(c, a, b) => Node::Where(map[*c], map[*a], map[*b]),
+            let index = match node {
+                Node::Leaf(k) => self.leaf(&other.args[*k]),
+                Node::Unary(op, a) => self.node(Node::Unary(*op, map[*a]), *dtype),
+                Node::Binary(op, a, b) => self.node(Node::Binary(*op, map[*a], map[*b]), *dtype),
+                Node::Where(c, a, b) => self.node(Node::Where(map[*c], map[*a], map[*b]), *dtype),
             };
-            self.nodes.push((node, *dtype));
-            map.push(self.nodes.len() - 1);
+            map.push(index);
         }
         *map.last().expect("an expression has at least one node")
     }
 
-    fn leaf(arg: &Arg) -> Partial {
-        Partial {
-            nodes: vec![(Node::Leaf(0), arg.dtype)],
-            args: vec![arg.clone()],
+    /// The node reading `arg`, added (with its argument) unless one exists.
+    fn leaf(&mut self, arg: &Arg) -> usize {
+        let k = match self.args.iter().position(|a| same_read(a, arg)) {
+            Some(k) => k,
+            None => {
+                self.args.push(arg.clone());
+                self.args.len() - 1
+            }
+        };
+        self.node(Node::Leaf(k), arg.dtype)
+    }
+
+    /// The index of `node`, added unless an equal node exists.
+    fn node(&mut self, node: Node, dtype: DType) -> usize {
+        let entry = (node, dtype);
+        match self.nodes.iter().position(|n| *n == entry) {
+            Some(i) => i,
+            None => {
+                self.nodes.push(entry);
+                self.nodes.len() - 1
+            }
         }
     }
 }
@@ -154,8 +162,10 @@ pub fn fuse(schedule: Schedule) -> Schedule {
             readers[a.slot] += 1;
         }
     }
+    let mut is_output = vec![false; slot_count];
     for &o in &outputs {
         readers[o] += 1;
+        is_output[o] = true;
     }
     // producers waiting to be inlined into their readers
     let mut pending: HashMap<Slot, Pending> = HashMap::new();
@@ -173,8 +183,7 @@ pub fn fuse(schedule: Schedule) -> Schedule {
         }
         let expr = expression(&step, &mut pending, &mut fused);
         let left = readers[step.out];
-        let small = count_ops(&expr.nodes) <= MAX_RECOMPUTED_OPS && left <= MAX_SHARED_READERS;
-        if !outputs.contains(&step.out) && (left == 1 || small) {
+        if !is_output[step.out] && (left == 1 || recomputable(&expr, left)) {
             pending.insert(step.out, Pending { expr, step, left });
         } else {
             fused.push(emit(expr, step));
@@ -184,7 +193,7 @@ pub fn fuse(schedule: Schedule) -> Schedule {
     let mut rest: Vec<(Slot, Pending)> = pending.into_iter().collect();
     rest.sort_by_key(|(slot, _)| *slot);
     fused.extend(rest.into_iter().map(|(_, p)| emit(p.expr, p.step)));
-    attach_releases(&mut fused, &outputs);
+    attach_releases(&mut fused, &is_output);
     Schedule {
         inputs,
         steps: fused,
@@ -199,6 +208,7 @@ fn expression(step: &Step, pending: &mut HashMap<Slot, Pending>, fused: &mut Vec
     let mut expr = Partial {
         nodes: Vec::new(),
         args: Vec::new(),
+        inlined: false,
     };
     let mut operands = Vec::with_capacity(step.args.len());
     for (j, arg) in step.args.iter().enumerate() {
@@ -210,6 +220,7 @@ fn expression(step: &Step, pending: &mut HashMap<Slot, Pending>, fused: &mut Vec
         let operand = if inline {
             let p = pending.get_mut(&arg.slot).expect("checked above");
             p.left -= 1;
+            expr.inlined = true;
             let operand = expr.absorb(&p.expr);
             if p.left == 0 {
                 pending.remove(&arg.slot);
@@ -219,7 +230,7 @@ fn expression(step: &Step, pending: &mut HashMap<Slot, Pending>, fused: &mut Vec
             if let Some(p) = pending.remove(&arg.slot) {
                 fused.push(emit(p.expr, p.step));
             }
-            expr.absorb(&Partial::leaf(arg))
+            expr.leaf(arg)
         };
         operands.push(operand);
     }
@@ -228,14 +239,33 @@ fn expression(step: &Step, pending: &mut HashMap<Slot, Pending>, fused: &mut Vec
         Op::Binary(op) => Node::Binary(*op, operands[0], operands[1]),
         _ => Node::Where(operands[0], operands[1], operands[2]),
     };
+    // pushed even when equal to an operand node: the result must be the last node
     expr.nodes.push((node, step.meta.dtype));
     expr
+}
+
+/// Whether a value with `readers` readers may be recomputed in each: few readers, few ops, and at most one
+/// full-size input (recomputing keeps the inputs alive until the last reader instead of the value itself;
+/// a bias add keeps its activation, which the value would have cost anyway, and a broadcast bias).
+fn recomputable(expr: &Partial, readers: usize) -> bool {
+    let full_size = |a: &&Arg| {
+        let l = &a.layout;
+        l.shape
+            .0
+            .iter()
+            .zip(&l.strides)
+            .all(|(&n, &s)| n == 1 || s != 0)
+    };
+    readers <= MAX_SHARED_READERS
+        && count_ops(&expr.nodes) <= MAX_RECOMPUTED_OPS
+        && expr.args.iter().filter(full_size).count() <= 1
 }
 
 /// Whether `arg` reads all of `producer`'s output in order (then element i of the consumer is element i of
 /// the producer).
 fn reads_whole(arg: &Arg, producer: &Step) -> bool {
-    arg.layout == Layout::contiguous(producer.meta.shape.clone())
+    let l = &arg.layout;
+    l.offset == 0 && l.shape == producer.meta.shape && l.is_contiguous()
 }
 
 /// Whether inlining keeps the expression within [`MAX_LEAVES`], with `reserve` leaves kept for the
@@ -251,15 +281,12 @@ fn fits(expr: &Partial, inlined: &Partial, reserve: usize) -> bool {
 
 /// The step computing `p`: the original step when nothing was fused into it.
 fn emit(p: Partial, step: Step) -> Step {
-    if p.nodes.len() == step.args.len() + 1 && p.args.len() == step.args.len() {
-        // one op over distinct leaves: nothing gained by a fused kernel
-        let unchanged = p.args.iter().zip(&step.args).all(|(a, b)| same_read(a, b));
-        if unchanged {
-            return Step {
-                release: Vec::new(),
-                ..step
-            };
-        }
+    if !p.inlined {
+        // one op over its own arguments: nothing gained by a fused kernel
+        return Step {
+            release: Vec::new(),
+            ..step
+        };
     }
     Step {
         op: Op::Fused(std::sync::Arc::new(FusedExpr { nodes: p.nodes })),
@@ -273,23 +300,19 @@ fn emit(p: Partial, step: Step) -> Step {
 /// Releases every slot after its last reader, except the outputs. The release points the steps came with
 /// are dropped: an inlined producer now reads its leaves where its consumer runs, possibly after a step
 /// that used to be their last reader.
-fn attach_releases(steps: &mut [Step], outputs: &[Slot]) {
+fn attach_releases(steps: &mut [Step], is_output: &[bool]) {
     for s in steps.iter_mut() {
         s.release.clear();
     }
-    let mut last: HashMap<Slot, usize> = HashMap::new();
+    let mut last: Vec<Option<usize>> = vec![None; is_output.len()];
     for (i, s) in steps.iter().enumerate() {
         for a in &s.args {
-            last.insert(a.slot, i);
+            last[a.slot] = Some(i);
         }
     }
-    for (slot, i) in last {
-        if !outputs.contains(&slot) {
+    for (slot, step) in last.into_iter().enumerate() {
+        if let (Some(i), false) = (step, is_output[slot]) {
             steps[i].release.push(slot);
         }
-    }
-    for s in steps.iter_mut() {
-        s.release.sort_unstable();
-        s.release.dedup();
     }
 }

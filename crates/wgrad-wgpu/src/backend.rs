@@ -95,12 +95,12 @@ impl WgpuBackend {
         if numel == 0 {
             return Ok(None);
         }
-        if end > g.raw().size() {
+        if end > g.bytes() {
             return Err(Error::Backend {
                 backend: "wgpu",
                 msg: format!(
                     "download: view ends at byte {end}, buffer holds {}",
-                    g.raw().size()
+                    g.bytes()
                 ),
             });
         }
@@ -309,15 +309,17 @@ impl Backend for WgpuBackend {
 
     fn execute(&self, schedule: &Schedule) -> Result<Vec<Buffer>> {
         self.engine.gpu.check_lost()?;
-        let mut kernels = GpuKernels {
-            rec: Recorder::new(self.engine.clone()),
-        };
-        let outputs = run_schedule(&mut kernels, schedule)?;
+        // Held from recording to submit: buffers released mid-schedule go back to the shared pool before
+        // the submit, and another thread must not take one (and write it) until this work is queued.
         let _guard = self
             .engine
             .queue_lock
             .lock()
             .expect("queue lock is never poisoned");
+        let mut kernels = GpuKernels {
+            rec: Recorder::new(self.engine.clone()),
+        };
+        let outputs = run_schedule(&mut kernels, schedule)?;
         kernels.rec.finish()?;
         Ok(outputs)
     }

@@ -209,7 +209,13 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(gpu: Gpu) -> Arc<Engine> {
-        let pool = Pool::new(gpu.device.clone(), gpu.caps.limits.max_buffer_size);
+        // Size classes round up by up to 25%, and kernels bind whole buffers: a class must not pass the
+        // binding limit that the requested size was checked against.
+        let limits = &gpu.caps.limits;
+        let largest = limits
+            .max_buffer_size
+            .min(limits.max_storage_buffer_binding_size);
+        let pool = Pool::new(gpu.device.clone(), largest);
         // wgpu zero-initializes new buffers: no error recorded
         let error_flag = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("wgrad device error flag"),

@@ -4,7 +4,7 @@
 //! writes it for f32 (same builtins, same clamps), so a fused chain computes what the separate steps would,
 //! except that values between ops stay in registers. The generated module reads every leaf through its
 //! strided layout with the same index math as those kernels ([`super::strided`]). Modules are interned by
-//! their source: a training loop generates each of its few expressions once, and the pipeline cache keys
+//! expression: a training loop generates each of its few expressions once, and the pipeline cache keys
 //! them by the interned name.
 
 use std::collections::HashMap;
@@ -170,21 +170,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     s
 }
 
-/// The interned shader for `source` (leaked once per distinct expression, like a compiled kernel).
-fn shader(source: String) -> &'static Shader {
-    static MODULES: Mutex<Option<HashMap<String, &'static Shader>>> = Mutex::new(None);
+/// What a generated module depends on: the expression and the storage types of its leaves and output.
+type ModuleKey = (FusedExpr, Vec<&'static str>, &'static str);
+
+/// The shader for `key`, generated on first use and kept for the process (leaked once per distinct
+/// expression, like a compiled kernel); later steps look it up without generating any text.
+fn shader(key: ModuleKey) -> &'static Shader {
+    static MODULES: Mutex<Option<HashMap<ModuleKey, &'static Shader>>> = Mutex::new(None);
     let mut modules = MODULES.lock().unwrap_or_else(|e| e.into_inner());
     let map = modules.get_or_insert_with(HashMap::new);
-    if let Some(s) = map.get(&source) {
+    if let Some(s) = map.get(&key) {
         return s;
     }
     let name: &'static str = Box::leak(format!("fused_{}", map.len()).into_boxed_str());
-    let leaked: &'static str = Box::leak(source.clone().into_boxed_str());
-    let shader: &'static Shader = Box::leak(Box::new(Shader {
-        name,
-        source: leaked,
-    }));
-    map.insert(source, shader);
+    let source: &'static str = Box::leak(source(&key.0, &key.1, key.2).into_boxed_str());
+    let shader: &'static Shader = Box::leak(Box::new(Shader { name, source }));
+    map.insert(key, shader);
     shader
 }
 
@@ -202,7 +203,7 @@ pub fn fused(rec: &mut Recorder, expr: &FusedExpr, args: &[Input], out: &Meta) -
     if out.numel() == 0 {
         return Ok(output);
     }
-    let shader = shader(source(expr, &leaf_types, wgsl_type(out.dtype)?));
+    let shader = shader((expr.clone(), leaf_types, wgsl_type(out.dtype)?));
     let layouts: Vec<_> = args.iter().map(|a| a.layout).collect();
     let params = strided::params_n(OP, &layouts)?;
     let mut bindings: Vec<Bind> = args.iter().map(|a| Bind::Read(a.buffer)).collect();
