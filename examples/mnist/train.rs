@@ -8,9 +8,8 @@ use serde::{Deserialize, Serialize};
 use wgrad::data::{Loader, LoaderConfig, Mnist};
 use wgrad::models::{batch_tensors, predict, ModelConfig, Recipe, CLASSES};
 use wgrad::nn::{
-    accuracy, checkpoint, cross_entropy, predictions, Adam, AdamConfig, AdamW, AdamWConfig,
-    ConfusionMatrix, LrSchedule, Module, OneCycleLr, Optimizer, OptimizerState, Param, Sequential,
-    Sgd, SgdConfig,
+    accuracy, checkpoint, cross_entropy, Adam, AdamConfig, AdamW, AdamWConfig, ConfusionMatrix,
+    LrSchedule, Module, OneCycleLr, Optimizer, OptimizerState, Param, Sequential, Sgd, SgdConfig,
 };
 use wgrad::{Device, Tensor};
 
@@ -248,10 +247,12 @@ impl Run {
             let logits = self.model.forward(&x)?;
             let loss = cross_entropy(&logits, &y)?;
             let lr = schedule.lr(epoch * loader.len() + i);
-            // Loss and logits come back from the same realize as the update: no second pass.
-            loss_sum += self.opt.step_with(lr, &loss, &[&logits])?.item()?;
-            let predicted = predictions(&logits)?;
+            // The loss and the predicted classes are realized with the update: one schedule per step,
+            // then two small readbacks (a realize of `argmax(logits)` afterwards would be a second pass).
+            let predicted = logits.argmax(-1, false)?;
+            loss_sum += self.opt.step_with(lr, &loss, &[&predicted])?.item()?;
             hits += predicted
+                .to_vec::<i32>()?
                 .iter()
                 .zip(&batch.labels)
                 .filter(|(p, a)| p == a)
