@@ -428,21 +428,37 @@ mod tests {
 
     #[test]
     fn matmul_f16_matches_cpu() {
-        let Some(gpu) = backend_or_skip() else { return };
-        if !gpu.caps().shader_f16 {
-            eprintln!("skipped: adapter has no SHADER_F16");
+        let Some(adapter) = backend_or_skip() else {
             return;
-        }
+        };
+        // the same adapter with SHADER_F16 withheld: the error path runs on every adapter that has it
+        let opts = crate::Options {
+            disable_features: wgpu::Features::SHADER_F16,
+            ..Default::default()
+        };
+        let without_f16 = crate::WgpuBackend::with_options(&opts).expect("the adapter again");
         let (lhs, rhs) = (operand(1, 2, 17, 33, 0), operand(2, 2, 33, 9, 1));
-        let out = Meta::new(vec![2, 17, 9], DType::F16);
-        let want = check::run(&CpuBackend::new(), &Op::Matmul, &[&lhs, &rhs], &out);
-        for v in Variant::ALL {
-            if !available(gpu.caps(), v) {
+        for gpu in [adapter, without_f16] {
+            if !gpu.caps().shader_f16 {
+                // without the feature, an f16 product is an error that names it
+                let out = Meta::new(vec![2, 17, 9], DType::F16);
+                let (lb, rb) = (upload(&gpu, &lhs, out.dtype), upload(&gpu, &rhs, out.dtype));
+                let mut rec = Recorder::new(gpu.engine().clone());
+                let (li, ri) = (input(&lb, &lhs, out.dtype), input(&rb, &rhs, out.dtype));
+                let err = matmul(&mut rec, li, ri, &out).expect_err("no SHADER_F16");
+                assert!(err.to_string().contains("SHADER_F16"), "{err}");
                 continue;
             }
-            let got = run_variant(&gpu, v, &lhs, &rhs, &out);
-            // inputs and output rounded to f16 (11-bit mantissa), sums of 33 products in f32
-            assert_close(&format!("{} f16", v.entry()), &got, &want, 2e-2, 2e-2);
+            let out = Meta::new(vec![2, 17, 9], DType::F16);
+            let want = check::run(&CpuBackend::new(), &Op::Matmul, &[&lhs, &rhs], &out);
+            for v in Variant::ALL {
+                if !available(gpu.caps(), v) {
+                    continue;
+                }
+                let got = run_variant(&gpu, v, &lhs, &rhs, &out);
+                // inputs and output rounded to f16 (11-bit mantissa), sums of 33 products in f32
+                assert_close(&format!("{} f16", v.entry()), &got, &want, 2e-2, 2e-2);
+            }
         }
     }
 }
