@@ -178,12 +178,30 @@ pub fn matmul_with(
         return Ok(output);
     }
     if variant == Variant::Texture {
-        return if super::matmul_tex::matmul_tex(rec, lhs, rhs, out, &output)? {
-            Ok(output)
-        } else {
-            matmul_with(rec, Variant::Subgroup, lhs, rhs, out)
-        };
+        let gemm = super::matmul_tex::gemm(&lhs, &rhs);
+        if gemm.fits(&rec.caps().limits) {
+            super::matmul_tex::matmul_tex(rec, &gemm, [&lhs, &rhs], out, &output)?;
+            return Ok(output);
+        }
+        // past the texture limits: matmul_sg into the same output
+        return record_storage_kernel(rec, Variant::Subgroup, lhs, rhs, out, output);
     }
+    record_storage_kernel(rec, variant, lhs, rhs, out, output)
+}
+
+/// Records one of the storage-buffer kernels (`matmul_rb`, `matmul_sg`, `matmul_tiled`) into `output`.
+fn record_storage_kernel(
+    rec: &mut Recorder,
+    variant: Variant,
+    lhs: Input,
+    rhs: Input,
+    out: &Meta,
+    output: Buffer,
+) -> Result<Buffer> {
+    const OP: &str = "matmul";
+    let (l, r) = (&lhs.layout, &rhs.layout);
+    let [b, m, n] = [out.shape.0[0], out.shape.0[1], out.shape.0[2]];
+    let k = l.shape.0[2];
     let [bm, bn] = variant.block();
     let (tiles_m, tiles_n) = (m.div_ceil(bm as usize), n.div_ceil(bn as usize));
     let groups = word(OP, "workgroups", b * tiles_m * tiles_n)?;

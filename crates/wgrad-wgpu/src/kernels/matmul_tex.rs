@@ -9,8 +9,7 @@
 //!
 //! The packed textures must fit `max_texture_dimension_2d` (16384 on lavapipe) and `max_texture_array_layers`
 //! (2048): lhs is `ceil(k/4)` texels wide and m (padded to 32) tall, rhs `ceil(n/32)·8` wide and k (padded
-//! to 4) tall, one layer per batch. [`matmul_tex`] records nothing when they do not fit, and the caller
-//! falls back to `matmul_sg`. [`TexGemm`] is the product alone, for callers with their own pack kernels
+//! to 4) tall, one layer per batch. When [`TexGemm::fits`] says they do not, the caller uses `matmul_sg`. [`TexGemm`] is the product alone, for callers with their own pack kernels
 //! (the convolutions in [`super::conv2d_tex`]).
 
 use wgrad_graph::{Buffer, DType, Input, Meta, Result};
@@ -197,33 +196,32 @@ pub fn pack(rec: &mut Recorder, x: &Input, size: TextureSize) -> Result<Texture>
     Ok(texture)
 }
 
-/// Records `lhs [b, m, k] x rhs [b, k, n]` into `output` (contiguous `[b, m, n]` of `out.dtype`): two packs
-/// and the product. Returns `false`, recording nothing, when the packed operands exceed the texture
-/// limits (the caller falls back to a storage-buffer kernel).
-pub fn matmul_tex(
-    rec: &mut Recorder,
-    lhs: Input,
-    rhs: Input,
-    out: &Meta,
-    output: &Buffer,
-) -> Result<bool> {
+/// The product `lhs [b, m, k] x rhs [b, k, n]` as a [`TexGemm`] (a batch stride of 0 broadcasts).
+pub fn gemm(lhs: &Input, rhs: &Input) -> TexGemm {
     let (l, r) = (&lhs.layout, &rhs.layout);
     let [batch, m, k] = [l.shape.0[0], l.shape.0[1], l.shape.0[2]];
-    let gemm = TexGemm {
+    TexGemm {
         batch,
         m,
         n: r.shape.0[2],
         k,
         lhs_broadcast: batch == 1 || l.strides[0] == 0,
         rhs_broadcast: batch == 1 || r.strides[0] == 0,
-    };
-    if !gemm.fits(&rec.caps().limits) {
-        return Ok(false);
     }
-    let ta = pack(rec, &lhs, gemm.lhs_size()?)?;
-    let tb = pack(rec, &rhs, gemm.rhs_size()?)?;
-    gemm.record(rec, &ta, &tb, out.dtype, output)?;
-    Ok(true)
+}
+
+/// Records `gemm` (from [`gemm`], checked with [`TexGemm::fits`]) into `output` (contiguous `[b, m, n]` of
+/// `out.dtype`): two packs and the product.
+pub fn matmul_tex(
+    rec: &mut Recorder,
+    gemm: &TexGemm,
+    [lhs, rhs]: [&Input; 2],
+    out: &Meta,
+    output: &Buffer,
+) -> Result<()> {
+    let ta = pack(rec, lhs, gemm.lhs_size()?)?;
+    let tb = pack(rec, rhs, gemm.rhs_size()?)?;
+    gemm.record(rec, &ta, &tb, out.dtype, output)
 }
 
 #[cfg(test)]
