@@ -7,7 +7,7 @@
 mod common;
 
 use common::table::{rows, Domain, Row};
-use common::tolerance::{forward, gradient};
+use common::tolerance::{forward, gradient, NORMAL_SAMPLES};
 use common::{input_values, mismatch};
 use wgrad::{DType, Device, Tensor};
 
@@ -143,7 +143,7 @@ fn random_streams_are_identical_on_cpu_and_gpu() {
         gn.iter().map(|&v| v as f64).collect(),
     );
     assert_eq!(
-        mismatch(&gn, &cn, 1e-5, 1e-5),
+        mismatch(&gn, &cn, NORMAL_SAMPLES.atol, NORMAL_SAMPLES.rtol),
         None,
         "normal samples differ"
     );

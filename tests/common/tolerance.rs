@@ -76,3 +76,10 @@ pub const TRAINING: Tol = Tol {
     atol: 1e-4,
     rtol: 1e-3,
 };
+
+/// Philox normal samples, CPU (f64 Box-Muller, rounded) vs wgpu (f32 Box-Muller): the uniforms are
+/// bit-equal, the f32 `log`/`cos` differ by a few ulps.
+pub const NORMAL_SAMPLES: Tol = Tol {
+    atol: 1e-5,
+    rtol: 1e-5,
+};
