@@ -182,9 +182,13 @@ impl Recipe {
 
 /// A batch's images (`[n, 1, 28, 28]` f32) and labels (`[n]` i32) as tensors on `dev`.
 pub fn batch_tensors(batch: &Batch, dev: &Device) -> Result<(Tensor, Tensor)> {
-    let x = Tensor::from_slice(&batch.images, batch.shape.to_vec(), dev)?;
     let y = Tensor::from_slice(&batch.labels, [batch.batch_size], dev)?;
-    Ok((x, y))
+    Ok((batch_images(batch, dev)?, y))
+}
+
+/// A batch's images alone (evaluation needs no label tensor).
+pub fn batch_images(batch: &Batch, dev: &Device) -> Result<Tensor> {
+    Tensor::from_slice(&batch.images, batch.shape.to_vec(), dev)
 }
 
 /// Predicted classes for every sample of `data`, in order, with the model in evaluation mode (running
@@ -208,7 +212,7 @@ pub fn predict<D: Dataset>(
     let result = no_grad(|| -> Result<(Vec<i32>, Vec<i32>)> {
         let (mut predicted, mut actual) = (Vec::new(), Vec::new());
         for batch in loader.epoch(0) {
-            let (x, _) = batch_tensors(&batch, dev)?;
+            let x = batch_images(&batch, dev)?;
             predicted.extend(predictions(&model.forward(&x)?)?);
             actual.extend_from_slice(&batch.labels);
         }

@@ -48,10 +48,11 @@ impl Conv2dConfig {
     }
 
     /// f32 weights with PyTorch's default init.
-    // `is_multiple_of` needs Rust 1.87; the workspace promises 1.85.
-    #[allow(clippy::manual_is_multiple_of)]
     pub fn init(&self, device: &Device) -> Result<Conv2d> {
-        if self.groups == 0 || self.c_in % self.groups > 0 || self.c_out % self.groups > 0 {
+        if self.groups == 0
+            || !self.c_in.is_multiple_of(self.groups)
+            || !self.c_out.is_multiple_of(self.groups)
+        {
             return Err(Error::argument(
                 "conv2d",
                 format!(

@@ -164,7 +164,11 @@ impl<R: UpdateRule> Optimizer<R> {
 
     /// [`Optimizer::step`] that also realizes `extra` (logits for accuracy, say) in the same schedule.
     pub fn step_with(&mut self, loss: &Tensor, extra: &[&Tensor]) -> Result<Tensor> {
-        loss.backward()?;
+        // on any failure the step leaves no gradients behind, so the next step starts clean
+        if let Err(e) = loss.backward() {
+            self.zero_grad();
+            return Err(e);
+        }
         let pending = no_grad(|| self.build_updates());
         let pending = match pending {
             Ok(p) => p,

@@ -91,8 +91,8 @@ impl Dims {
             return Err(bad());
         }
         let (oh, ow) = (p.out_size(0, x[2], w[2]), p.out_size(1, x[3], w[3]));
-        // (`w[1]·groups == x[1]` makes C_in a multiple of groups; MSRV 1.85 predates is_multiple_of)
-        let fits = (w[0] / p.groups) * p.groups == w[0]
+        // (`w[1]·groups == x[1]` makes C_in a multiple of groups)
+        let fits = w[0].is_multiple_of(p.groups)
             && w[1] * p.groups == x[1]
             && oh.is_some_and(|oh| oh == y[2])
             && ow.is_some_and(|ow| ow == y[3])
