@@ -37,7 +37,6 @@ pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
     for dtype in [DType::F32, DType::F16, DType::I32, DType::U32, DType::F64] {
         for op in ReduceOp::ALL {
             v.push((entry(op), dtype, vec![("WG", WG as f64)]));
-            v.push((entry(op), dtype, vec![("WG", 64.0)]));
         }
     }
     v
