@@ -1,5 +1,9 @@
 // matmul_sg.wgsl: batched matrix product out[b, m, n] = Σ_k lhs[b, m, k] · rhs[b, k, n].
 //
+// This file is not a module on its own: matmul.rs appends it to matmul.wgsl (`concat!`), whose Params,
+// bindings, tile_of, store_row and rb_tile it uses. It stays a separate file because a module that
+// mentions subgroup builtins fails on devices without SUBGROUP, and the portable entries must not.
+//
 // Entry point (same contract as matmul.wgsl, whose matmul.rs picks it for software adapters with subgroups):
 // - matmul_sg: register blocking shared across a subgroup, for software adapters (lavapipe). One workgroup is
 //   one 8-lane subgroup computing a 32x32 block; lane l keeps rows 0..31 x columns 4l..4l+3 in 32 vec4
@@ -21,91 +25,10 @@
 //   0 read        lhs    array<T>  strided [batch, m, k]
 //   1 read        rhs    array<T>  strided [batch, k, n]
 //   2 read_write  out    array<T>  contiguous [batch, m, n]
-//   3 uniform     params Params (u32 words, below)
+//   3 uniform     params Params (matmul.wgsl)
 // Overrides: none; the workgroup is one subgroup of 8 lanes (the tile depends on it).
 // Needs wgpu::Features::SUBGROUP (naga Capabilities::SUBGROUP).
 // Accumulation is in f32 whatever T is (T = f16 with `enable f16;`).
-
-alias T = f32;
-
-struct Params {
-    batch: u32,
-    m: u32,
-    n: u32,
-    k: u32,
-    lhs_sb: u32,
-    lhs_sm: u32,
-    lhs_sk: u32,
-    lhs_off: u32,
-    rhs_sb: u32,
-    rhs_sk: u32,
-    rhs_sn: u32,
-    rhs_off: u32,
-    // Tiles along m and n of the variant's block size (the host computes them).
-    tiles_m: u32,
-    tiles_n: u32,
-}
-
-@group(0) @binding(0) var<storage, read> lhs: array<T>;
-@group(0) @binding(1) var<storage, read> rhs: array<T>;
-@group(0) @binding(2) var<storage, read_write> out: array<T>;
-@group(0) @binding(3) var<uniform> params: Params;
-
-// Which (batch, tile row, tile column) a workgroup computes; batch >= params.batch means none.
-fn tile_of(wid: vec3<u32>, nwg: vec3<u32>) -> vec3<u32> {
-    let id = wid.x + wid.y * nwg.x;
-    let per_batch = params.tiles_m * params.tiles_n;
-    let b = id / per_batch;
-    let r = id - b * per_batch;
-    return vec3<u32>(b, r / params.tiles_n, r % params.tiles_n);
-}
-
-// Stores row `i` of a 4x4 register tile at (row, col0..col0+3), skipping columns past n.
-fn store_row(b: u32, row: u32, col0: u32, v: vec4<f32>) {
-    if row >= params.m {
-        return;
-    }
-    let base = (b * params.m + row) * params.n;
-    for (var c = 0u; c < 4u; c++) {
-        if col0 + c < params.n {
-            out[base + col0 + c] = T(v[c]);
-        }
-    }
-}
-
-// Computes the 4x4 block of `out` at (row0, col0) of batch b from global memory and stores its in-range part.
-fn rb_tile(b: u32, row0: u32, col0: u32) {
-    // Clamp rows and columns into range so the k loop needs no branches; clamped results are never stored.
-    let m1 = params.m - 1u;
-    let n1 = params.n - 1u;
-    let a_base = params.lhs_off + b * params.lhs_sb;
-    let a0 = a_base + min(row0, m1) * params.lhs_sm;
-    let a1 = a_base + min(row0 + 1u, m1) * params.lhs_sm;
-    let a2 = a_base + min(row0 + 2u, m1) * params.lhs_sm;
-    let a3 = a_base + min(row0 + 3u, m1) * params.lhs_sm;
-    let b_base = params.rhs_off + b * params.rhs_sb;
-    let b0 = b_base + min(col0, n1) * params.rhs_sn;
-    let b1 = b_base + min(col0 + 1u, n1) * params.rhs_sn;
-    let b2 = b_base + min(col0 + 2u, n1) * params.rhs_sn;
-    let b3 = b_base + min(col0 + 3u, n1) * params.rhs_sn;
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    for (var kk = 0u; kk < params.k; kk++) {
-        let ka = kk * params.lhs_sk;
-        let kb = kk * params.rhs_sk;
-        let bv = vec4<f32>(f32(rhs[b0 + kb]), f32(rhs[b1 + kb]), f32(rhs[b2 + kb]), f32(rhs[b3 + kb]));
-        acc0 = fma(vec4<f32>(f32(lhs[a0 + ka])), bv, acc0);
-        acc1 = fma(vec4<f32>(f32(lhs[a1 + ka])), bv, acc1);
-        acc2 = fma(vec4<f32>(f32(lhs[a2 + ka])), bv, acc2);
-        acc3 = fma(vec4<f32>(f32(lhs[a3 + ka])), bv, acc3);
-    }
-    store_row(b, row0, col0, acc0);
-    store_row(b, row0 + 1u, col0, acc1);
-    store_row(b, row0 + 2u, col0, acc2);
-    store_row(b, row0 + 3u, col0, acc3);
-}
 
 @compute @workgroup_size(8)
 fn matmul_sg(

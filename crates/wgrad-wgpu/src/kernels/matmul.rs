@@ -27,7 +27,11 @@ pub static SHADER: Shader = Shader {
 /// test validates with the SUBGROUP capability.
 pub static SHADER_SG: Shader = Shader {
     name: "matmul_sg",
-    source: include_str!("../../../../shaders/matmul_sg.wgsl"),
+    // matmul.wgsl's declarations and helpers, then the subgroup entry point
+    source: concat!(
+        include_str!("../../../../shaders/matmul.wgsl"),
+        include_str!("../../../../shaders/matmul_sg.wgsl")
+    ),
 };
 
 /// Workgroup size of `matmul_rb` (each invocation computes 4x4 outputs).
