@@ -16,7 +16,8 @@
 use std::time::Instant;
 
 use wgrad::graph::{Backend, Buffer, DType, Layout, Meta, View};
-use wgrad::wgpu::engine::{Bind, Dispatch, Grid, Recorder, Shader};
+use wgrad::wgpu::dispatch::{Bind, Dispatch, Grid, Shader};
+use wgrad::wgpu::engine::Recorder;
 use wgrad::wgpu::WgpuBackend;
 
 fn leak(s: String) -> &'static str {
@@ -249,7 +250,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 /// matmul_sg generalised: subgroup tile (8·ra) rows x (32·cb) columns; lane keeps 8·ra x 4·cb outputs.
 fn gen_sg(ra: usize, cb: usize) -> String {
-    let base = include_str!("../shaders/matmul_sg.wgsl");
+    let base = include_str!("../crates/wgrad-wgpu/shaders/matmul_sg.wgsl");
     let head = &base[..base.find("@compute").unwrap()];
     let (rows, cols) = (8 * ra, 32 * cb);
     let mut b = String::from(head);

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use common::mismatch;
 use common::tolerance::{gradient, TRAINING};
 use wgrad::graph::fuse::MAX_LEAVES;
-use wgrad::graph::{Backend, Buffer, DType, Meta, Op, Schedule, View};
+use wgrad::graph::{Backend, Buffer, DType, Kernel, Meta, Op, Schedule, View};
 use wgrad::nn::{
     cross_entropy, Activation, AdamConfig, LinearConfig, Module, Optimizer, Sequential,
 };
@@ -21,7 +21,7 @@ use wgrad::{Device, Result, Tensor};
 /// The CPU backend with fusion on; remembers the ops of every schedule it ran.
 #[derive(Debug, Default)]
 struct FusingCpu {
-    runs: Mutex<Vec<Vec<Op>>>,
+    runs: Mutex<Vec<Vec<Kernel>>>,
 }
 
 impl Backend for FusingCpu {
@@ -35,7 +35,7 @@ impl Backend for FusingCpu {
         wgrad::cpu::CpuBackend.download(view)
     }
     fn execute(&self, schedule: &Schedule) -> Result<Vec<Buffer>> {
-        let ops = schedule.steps.iter().map(|s| s.op.clone()).collect();
+        let ops = schedule.steps.iter().map(|s| s.kernel.clone()).collect();
         self.runs.lock().expect("not poisoned").push(ops);
         wgrad::cpu::CpuBackend.execute(schedule)
     }
@@ -59,7 +59,7 @@ fn last_run(b: &FusingCpu) -> (usize, usize, usize) {
     let fused: Vec<usize> = ops
         .iter()
         .filter_map(|op| match op {
-            Op::Fused(e) => Some(e.ops()),
+            Kernel::Fused(e) => Some(e.ops()),
             _ => None,
         })
         .collect();
@@ -174,11 +174,13 @@ fn a_value_with_few_fusible_readers_is_recomputed_in_each() {
     wgrad::realize(&[&y, &dz]).unwrap();
     let ops = backend.runs.lock().unwrap().last().unwrap().clone();
     assert!(
-        !ops.iter().any(|op| matches!(op, Op::Binary(_))),
+        !ops.iter().any(|op| matches!(op, Kernel::Op(Op::Binary(_)))),
         "the add runs only inside fused steps: {ops:?}"
     );
     assert_eq!(
-        ops.iter().filter(|op| matches!(op, Op::Fused(_))).count(),
+        ops.iter()
+            .filter(|op| matches!(op, Kernel::Fused(_)))
+            .count(),
         2
     );
     let plain = Device::new(wgrad::cpu::CpuBackend);
@@ -228,10 +230,10 @@ fn fused_steps_read_at_most_max_leaves() {
         .unwrap()
         .iter()
         .filter_map(|op| match op {
-            Op::Fused(e) => Some(
+            Kernel::Fused(e) => Some(
                 e.nodes
                     .iter()
-                    .filter(|(n, _)| matches!(n, wgrad::graph::fuse::Node::Leaf(_)))
+                    .filter(|(n, _)| matches!(n, wgrad::graph::Node::Leaf(_)))
                     .count(),
             ),
             _ => None,
@@ -275,7 +277,7 @@ fn training_steps_are_unchanged_by_fusion() {
         .unwrap()
         .iter()
         .flatten()
-        .filter(|op| matches!(op, Op::Fused(_)))
+        .filter(|op| matches!(op, Kernel::Fused(_)))
         .count();
     assert!(
         merged >= 3,

@@ -106,6 +106,7 @@ pub fn rows() -> Vec<Row> {
         row("tanh", &[Any], UNARY, |x| x[0].tanh()),
         row("sigmoid", &[Any], UNARY, |x| x[0].sigmoid()),
         row("relu", &[AwayFromZero], UNARY, |x| x[0].relu()),
+        row("erf", &[Any], UNARY, |x| x[0].erf()),
         forward_only(row("cast", &[Any], UNARY, |x| {
             x[0].mul(3.0)?.cast(DType::I32)?.cast(x[0].dtype())
         })),

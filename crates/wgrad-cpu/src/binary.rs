@@ -20,8 +20,7 @@ pub(crate) fn binary(op: BinaryOp, lhs: Input, rhs: Input, out: &Meta) -> Result
             format!("dtypes differ: lhs {d}, rhs {}", rhs.dtype),
         ));
     }
-    let bool_ok = matches!(op, BinaryOp::Eq | BinaryOp::Max | BinaryOp::Min);
-    if (op == BinaryOp::Pow && !d.is_float()) || (d == DType::Bool && !bool_ok) {
+    if (d.is_int() && !op.allows_int()) || (d == DType::Bool && !op.allows_bool()) {
         return Err(Error::dtype(name, format!("dtype {d} not supported")));
     }
     expect_shape(name, "rhs", rhs.shape(), lhs.shape())?;
@@ -31,42 +30,16 @@ pub(crate) fn binary(op: BinaryOp, lhs: Input, rhs: Input, out: &Meta) -> Result
     Ok(output(out, data.collect()))
 }
 
-/// The exact value of `a op b` for inputs of dtype `d` (before rounding to the output dtype).
-///
-/// `maximum`/`minimum` propagate NaN (PyTorch), unlike `f64::max`, which drops it.
+/// The exact value of `a op b` for inputs of dtype `d` (before rounding to the output dtype): the registry's
+/// [`BinaryOp::apply`], or for integers [`BinaryOp::apply_int`] on i64 operands (exact for 32-bit operands)
+/// wrapped to `d`, where integer semantics differ from the rounded float result.
 pub fn apply(op: BinaryOp, d: DType, a: f64, b: f64) -> f64 {
-    if d.is_int() && !op.is_comparison() && !matches!(op, BinaryOp::Max | BinaryOp::Min) {
-        return int_apply(op, d, a as i64, b as i64);
+    if d.is_int() {
+        if let Some(v) = op.apply_int(a as i64, b as i64) {
+            return wrap_int(d, v);
+        }
     }
-    let bool01 = |c: bool| if c { 1.0 } else { 0.0 };
-    match op {
-        BinaryOp::Add => a + b,
-        BinaryOp::Sub => a - b,
-        BinaryOp::Mul => a * b,
-        BinaryOp::Div => a / b,
-        BinaryOp::Pow => a.powf(b),
-        BinaryOp::Max | BinaryOp::Min if a.is_nan() || b.is_nan() => f64::NAN,
-        BinaryOp::Max => a.max(b),
-        BinaryOp::Min => a.min(b),
-        BinaryOp::Lt => bool01(a < b),
-        BinaryOp::Le => bool01(a <= b),
-        BinaryOp::Eq => bool01(a == b),
-    }
-}
-
-/// Integer arithmetic in i64 (exact for 32-bit operands, or correct in the low 32 bits for `wrapping_mul`),
-/// then wrapped to `d`. `i32::MIN / -1` wraps to `i32::MIN`, as in WGSL.
-fn int_apply(op: BinaryOp, d: DType, a: i64, b: i64) -> f64 {
-    let v = match op {
-        BinaryOp::Add => a.wrapping_add(b),
-        BinaryOp::Sub => a.wrapping_sub(b),
-        BinaryOp::Mul => a.wrapping_mul(b),
-        BinaryOp::Div if b == 0 => a,
-        BinaryOp::Div => a / b,
-        // Not reached (pow is float only, comparisons and max/min are exact in f64); kept total.
-        _ => return apply(op, DType::F64, a as f64, b as f64),
-    };
-    wrap_int(d, v)
+    op.apply(a, b)
 }
 
 /// `out[k] = if cond[k] != 0 { a[k] } else { b[k] }`; all three may be strided.

@@ -25,8 +25,8 @@ mod tests;
 
 pub use buffer::CpuBuffer;
 
-use wgrad_graph::backend::run_schedule;
 use wgrad_graph::dtype::{decode_f64, encode_f64};
+use wgrad_graph::run_schedule;
 use wgrad_graph::{
     Backend, BinaryOp, Buffer, Conv2dParams, DType, Error, Input, Kernels, Meta, Pool2dParams,
     RandomDist, ReduceOp, Result, Schedule, UnaryOp, View,
@@ -117,8 +117,8 @@ impl Kernels for CpuKernels {
     fn pad(&mut self, before: &[usize], value: f64, x: Input, out: &Meta) -> Result<Buffer> {
         movement::pad(before, value, x, out)
     }
-    fn concat(&mut self, axis: usize, xs: &[Input], out: &Meta) -> Result<Buffer> {
-        movement::concat(axis, xs, out)
+    fn cat(&mut self, axis: usize, xs: &[Input], out: &Meta) -> Result<Buffer> {
+        movement::cat(axis, xs, out)
     }
     fn gather(&mut self, axis: usize, x: Input, index: Input, out: &Meta) -> Result<Buffer> {
         index::gather(axis, x, index, out)

@@ -1,4 +1,4 @@
-//! Ops that move or convert elements without arithmetic: copy (also reshape of a strided view), pad, concat,
+//! Ops that move or convert elements without arithmetic: copy (also reshape of a strided view), pad, cat,
 //! cast, and full.
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result, Shape};
@@ -84,7 +84,7 @@ pub(crate) fn pad(before: &[usize], value: f64, x: Input, out: &Meta) -> Result<
 }
 
 /// The inputs joined along `axis`: `out[.., j, ..]` comes from the input whose range along `axis` holds `j`.
-pub(crate) fn concat(axis: usize, xs: &[Input], out: &Meta) -> Result<Buffer> {
+pub(crate) fn cat(axis: usize, xs: &[Input], out: &Meta) -> Result<Buffer> {
     let mut want = out.shape.0.clone();
     if axis >= want.len() {
         return Err(Error::Axis {

@@ -170,8 +170,6 @@ fn vjp(y: &Tensor, x: &[Tensor], g: &Tensor) -> Result<Vec<Option<Tensor>>> {
     let some = |t: Tensor| Ok::<_, Error>(Some(t));
     Ok(match y.op() {
         Op::Leaf | Op::Full(_) | Op::Random { .. } | Op::Detach => vec![None; x.len()],
-        // fused steps exist only in schedules, after autodiff
-        Op::Fused(_) => return Err(Error::NotDifferentiable { op: "fused" }),
         Op::Unary(u) => vec![unary_vjp(*u, &x[0], y, g)?],
         Op::Cast(_) => vec![if x[0].dtype().is_float() {
             some(g.cast(x[0].dtype())?)?
@@ -209,7 +207,7 @@ fn vjp(y: &Tensor, x: &[Tensor], g: &Tensor) -> Result<Vec<Option<Tensor>>> {
                 vec![1; before.len()],
             )?)]
         }
-        Op::Concat { axis } => {
+        Op::Cat { axis } => {
             let mut start = 0;
             let mut out = Vec::new();
             for xi in x {
@@ -335,6 +333,13 @@ fn unary_vjp(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Option<T
         UnaryOp::Tanh => g.mul(&y.mul(y)?.neg()?.add(1.0)?)?, // d tanh = (1 - tanh²) dx
         UnaryOp::Sigmoid => g.mul(&y.mul(&y.neg()?.add(1.0)?)?)?, // d σ = σ(1 - σ) dx
         UnaryOp::Relu => x.gt(0.0)?.where_(g, 0.0)?,          // ReLU'(0) = 0
+        // d erf(x) = 2/√π e^(-x²) dx
+        UnaryOp::Erf => g.mul(
+            &x.mul(x)?
+                .neg()?
+                .exp()?
+                .mul(std::f64::consts::FRAC_2_SQRT_PI)?,
+        )?,
     };
     Ok(Some(d))
 }

@@ -1,5 +1,5 @@
 //! Elementwise fusion: a pass over a [`Schedule`] that merges chains of f32 elementwise steps into one
-//! [`Op::Fused`] step, for backends that ask for it ([`crate::Backend::fuses_elementwise`]).
+//! [`Kernel::Fused`] step, for backends that ask for it ([`crate::Backend::fuses_elementwise`]).
 //!
 //! Why: every elementwise step reads and writes whole tensors, and in a training step most of them feed
 //! exactly one other elementwise step (bias add → ReLU, ReLU's backward `lt` → `where`, the optimizer's
@@ -22,9 +22,10 @@
 
 use std::collections::HashMap;
 
-use crate::backend::{Arg, Schedule, Slot, Step};
 use crate::dtype::DType;
-use crate::op::{BinaryOp, Op, UnaryOp};
+use crate::expr::{count_ops, FusedExpr, Node};
+use crate::op::Op;
+use crate::schedule::{Arg, Kernel, Schedule, Slot, Step};
 
 /// Most inputs (leaves) one fused step reads.
 pub const MAX_LEAVES: usize = 6;
@@ -36,46 +37,13 @@ pub const MAX_SHARED_READERS: usize = 3;
 /// See [`MAX_SHARED_READERS`].
 pub const MAX_RECOMPUTED_OPS: usize = 4;
 
-/// One node of a fused expression; operands index earlier nodes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Node {
-    /// Argument `k` of the fused step.
-    Leaf(usize),
-    Unary(UnaryOp, usize),
-    Binary(BinaryOp, usize, usize),
-    /// `(cond, a, b)`
-    Where(usize, usize, usize),
-}
-
-/// A tree of elementwise ops over the fused step's arguments; the last node is the result. All nodes have
-/// the output's shape.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct FusedExpr {
-    /// Nodes in evaluation order, each with the dtype of its value.
-    pub nodes: Vec<(Node, DType)>,
-}
-
-impl FusedExpr {
-    /// Number of ops (non-leaf nodes).
-    pub fn ops(&self) -> usize {
-        count_ops(&self.nodes)
-    }
-}
-
-fn count_ops(nodes: &[(Node, DType)]) -> usize {
-    nodes
-        .iter()
-        .filter(|(n, _)| !matches!(n, Node::Leaf(_)))
-        .count()
-}
-
 /// Whether `step` may take part in a fusion (as producer or consumer).
 fn fusible(step: &Step) -> bool {
     let f32_args = |n: usize| step.args[..n].iter().all(|a| a.dtype == DType::F32);
-    match &step.op {
-        Op::Unary(_) => step.meta.dtype == DType::F32 && f32_args(1),
-        Op::Binary(_) => f32_args(2),
-        Op::Where => {
+    match &step.kernel {
+        Kernel::Op(Op::Unary(_)) => step.meta.dtype == DType::F32 && f32_args(1),
+        Kernel::Op(Op::Binary(_)) => f32_args(2),
+        Kernel::Op(Op::Where) => {
             step.args[0].dtype == DType::Bool
                 && step.args[1..].iter().all(|a| a.dtype == DType::F32)
         }
@@ -234,9 +202,9 @@ fn expression(step: &Step, pending: &mut HashMap<Slot, Pending>, fused: &mut Vec
         };
         operands.push(operand);
     }
-    let node = match &step.op {
-        Op::Unary(op) => Node::Unary(*op, operands[0]),
-        Op::Binary(op) => Node::Binary(*op, operands[0], operands[1]),
+    let node = match &step.kernel {
+        Kernel::Op(Op::Unary(op)) => Node::Unary(*op, operands[0]),
+        Kernel::Op(Op::Binary(op)) => Node::Binary(*op, operands[0], operands[1]),
         _ => Node::Where(operands[0], operands[1], operands[2]),
     };
     // pushed even when equal to an operand node: the result must be the last node
@@ -289,7 +257,7 @@ fn emit(p: Partial, step: Step) -> Step {
         };
     }
     Step {
-        op: Op::Fused(std::sync::Arc::new(FusedExpr { nodes: p.nodes })),
+        kernel: Kernel::Fused(std::sync::Arc::new(FusedExpr { nodes: p.nodes })),
         args: p.args,
         out: step.out,
         meta: step.meta,

@@ -5,7 +5,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::op::{BinaryOp, Conv2dParams, Meta, Op, Pool2dParams, ReduceOp};
+use crate::op::{Conv2dParams, Meta, Op, Pool2dParams, ReduceOp};
 use crate::shape::Shape;
 
 fn float_only(op: &'static str, d: DType) -> Result<()> {
@@ -90,10 +90,6 @@ pub fn infer(op: &Op, inputs: &[&Meta]) -> Result<Meta> {
             name,
             "source ops carry their own shape".to_string(),
         )),
-        Op::Fused(_) => Err(Error::argument(
-            name,
-            "fused steps are made by the scheduler with their shape".to_string(),
-        )),
         Op::Unary(u) => {
             arity(op, inputs, 1)?;
             let x = inputs[0];
@@ -114,11 +110,10 @@ pub fn infer(op: &Op, inputs: &[&Meta]) -> Result<Meta> {
             let (l, r) = (inputs[0], inputs[1]);
             same_shape(name, l, r)?;
             same_dtype(name, l, r)?;
-            if l.dtype == DType::Bool && !matches!(b, BinaryOp::Eq | BinaryOp::Max | BinaryOp::Min)
-            {
+            if l.dtype == DType::Bool && !b.allows_bool() {
                 return Err(Error::dtype(name, "dtype bool not supported".to_string()));
             }
-            if *b == BinaryOp::Pow {
+            if l.dtype.is_int() && !b.allows_int() {
                 float_only(name, l.dtype)?;
             }
             let dtype = if b.is_comparison() {
@@ -277,7 +272,7 @@ pub fn infer(op: &Op, inputs: &[&Meta]) -> Result<Meta> {
                 .collect();
             Ok(Meta::new(out, x.dtype))
         }
-        Op::Concat { axis } => {
+        Op::Cat { axis } => {
             let first = inputs
                 .first()
                 .ok_or_else(|| Error::argument(name, "needs at least one tensor".to_string()))?;

@@ -5,22 +5,31 @@
 //! graph nodes too (`autodiff`), so a whole training step runs as one schedule and `grad` of a `grad` works.
 
 pub mod backend;
+pub mod buffer;
 pub mod dtype;
 pub mod error;
+pub mod expr;
 pub mod fuse;
 pub mod infer;
+pub mod kernels;
 pub mod op;
 pub mod philox;
+pub mod registry;
+pub mod runner;
+pub mod schedule;
 pub mod shape;
 
-pub use backend::{
-    Arg, Backend, BoxFuture, Buffer, BufferImpl, Input, Kernels, Schedule, Slot, Step, View,
-};
+pub use backend::{Backend, BoxFuture};
+pub use buffer::{Buffer, BufferImpl, View};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
-pub use op::{
-    infer, BinaryOp, Conv2dParams, Meta, Op, Pool2dParams, RandomDist, ReduceOp, UnaryOp,
-};
+pub use expr::{FusedExpr, Node};
+pub use infer::infer;
+pub use kernels::{Input, Kernels};
+pub use op::{Conv2dParams, Meta, Op, OpKind, Pool2dParams, RandomDist};
+pub use registry::{BinaryOp, ReduceOp, UnaryOp};
+pub use runner::run_schedule;
+pub use schedule::{Arg, Kernel, Schedule, Slot, Step};
 pub use shape::{Layout, Shape};
 
 pub mod autodiff;

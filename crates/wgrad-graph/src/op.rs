@@ -1,13 +1,15 @@
 //! The primitive op set and its shape/dtype inference.
 //!
 //! Every primitive needs a CPU loop, a WGSL kernel, a backward rule and a test row, so the set stays small;
-//! composites (mean, var, logsumexp, losses, norms) are built from these in `compose`. Inputs live in the graph
-//! node, never inside a variant, so graph walks never match on ops.
+//! composites (mean, var, logsumexp, losses, norms) are built from these as `Tensor` methods (`ops/`) and in
+//! `wgrad-nn`. The elementwise families are declared in [`crate::registry`]. Inputs live in the graph node,
+//! never inside a variant, so graph walks never match on ops. Shape and dtype rules live in [`crate::infer`].
 //!
 //! Binary ops and `where` take equal shapes: the `Tensor` API broadcasts by inserting `expand`, whose backward
 //! is a sum, so no other rule has to "unbroadcast".
 
 use crate::dtype::DType;
+pub use crate::registry::{BinaryOp, ReduceOp, UnaryOp};
 use crate::shape::Shape;
 
 /// Shape and dtype of a value.
@@ -26,145 +28,6 @@ impl Meta {
     }
     pub fn numel(&self) -> usize {
         self.shape.numel()
-    }
-}
-
-/// Elementwise functions of one argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum UnaryOp {
-    Neg,
-    Exp,
-    Log,
-    Sqrt,
-    Rsqrt,
-    Recip,
-    Abs,
-    Sign,
-    Sin,
-    Cos,
-    Tanh,
-    Sigmoid,
-    Relu,
-}
-
-impl UnaryOp {
-    pub const ALL: [UnaryOp; 13] = [
-        UnaryOp::Neg,
-        UnaryOp::Exp,
-        UnaryOp::Log,
-        UnaryOp::Sqrt,
-        UnaryOp::Rsqrt,
-        UnaryOp::Recip,
-        UnaryOp::Abs,
-        UnaryOp::Sign,
-        UnaryOp::Sin,
-        UnaryOp::Cos,
-        UnaryOp::Tanh,
-        UnaryOp::Sigmoid,
-        UnaryOp::Relu,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            UnaryOp::Neg => "neg",
-            UnaryOp::Exp => "exp",
-            UnaryOp::Log => "log",
-            UnaryOp::Sqrt => "sqrt",
-            UnaryOp::Rsqrt => "rsqrt",
-            UnaryOp::Recip => "recip",
-            UnaryOp::Abs => "abs",
-            UnaryOp::Sign => "sign",
-            UnaryOp::Sin => "sin",
-            UnaryOp::Cos => "cos",
-            UnaryOp::Tanh => "tanh",
-            UnaryOp::Sigmoid => "sigmoid",
-            UnaryOp::Relu => "relu",
-        }
-    }
-    /// Ops that also make sense on integers (i32; `neg`/`sign` on u32 wrap like Rust's `wrapping_neg`).
-    pub fn allows_int(self) -> bool {
-        matches!(
-            self,
-            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign | UnaryOp::Relu
-        )
-    }
-}
-
-/// Elementwise functions of two equal-shaped arguments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BinaryOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Pow,
-    Max,
-    Min,
-    Lt,
-    Le,
-    Eq,
-}
-
-impl BinaryOp {
-    pub const ALL: [BinaryOp; 10] = [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Pow,
-        BinaryOp::Max,
-        BinaryOp::Min,
-        BinaryOp::Lt,
-        BinaryOp::Le,
-        BinaryOp::Eq,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            BinaryOp::Add => "add",
-            BinaryOp::Sub => "sub",
-            BinaryOp::Mul => "mul",
-            BinaryOp::Div => "div",
-            BinaryOp::Pow => "pow",
-            BinaryOp::Max => "maximum",
-            BinaryOp::Min => "minimum",
-            BinaryOp::Lt => "lt",
-            BinaryOp::Le => "le",
-            BinaryOp::Eq => "eq",
-        }
-    }
-    /// Comparisons produce `bool`.
-    pub fn is_comparison(self) -> bool {
-        matches!(self, BinaryOp::Lt | BinaryOp::Le | BinaryOp::Eq)
-    }
-}
-
-/// Reductions over a set of axes; the output keeps reduced axes as size 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ReduceOp {
-    Sum,
-    Max,
-    Min,
-    /// Index (i32) of the first maximum; exactly one axis.
-    ArgMax,
-    /// Index (i32) of the first minimum; exactly one axis.
-    ArgMin,
-}
-
-impl ReduceOp {
-    pub const ALL: [ReduceOp; 5] = [
-        ReduceOp::Sum,
-        ReduceOp::Max,
-        ReduceOp::Min,
-        ReduceOp::ArgMax,
-        ReduceOp::ArgMin,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            ReduceOp::Sum => "sum",
-            ReduceOp::Max => "max",
-            ReduceOp::Min => "min",
-            ReduceOp::ArgMax => "argmax",
-            ReduceOp::ArgMin => "argmin",
-        }
     }
 }
 
@@ -231,7 +94,14 @@ impl Pool2dParams {
 }
 
 /// A primitive. Inputs are listed per variant in its doc comment, in the order of `Node::inputs`.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// [`OpKind`] is the same set without the fields; `OpKind::iter()` lists every variant (for coverage tests).
+#[derive(Clone, Debug, PartialEq, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(OpKind),
+    derive(Hash, strum::EnumIter, strum::IntoStaticStr),
+    strum(serialize_all = "snake_case")
+)]
 pub enum Op {
     /// Data handed in by the user; always realized. No inputs.
     Leaf,
@@ -272,7 +142,7 @@ pub enum Op {
         value: f64,
     },
     /// `(x0, x1, …)` joined along the axis.
-    Concat { axis: usize },
+    Cat { axis: usize },
     /// `(x, index: i32)`: `out[p] = x[p with p[axis] := index[p]]`, index of x's rank, output of index's shape
     /// (PyTorch `gather`).
     Gather { axis: usize },
@@ -316,117 +186,34 @@ pub enum Op {
     Copy,
     /// `(x)`: the same value with gradients stopped; an alias of the input's buffer.
     Detach,
-    /// `(leaves…)`: a chain of elementwise ops merged by [`crate::fuse`] in a schedule; never a graph node.
-    Fused(std::sync::Arc<crate::fuse::FusedExpr>),
 }
 
 impl Op {
+    /// The op's name in errors, op-table rows and kernel labels: the family member's name for unary, binary
+    /// and reduce ops (`exp`, `maximum`, `argmax`), else the variant's in snake case (`conv2d_backward_input`).
     pub fn name(&self) -> &'static str {
         match self {
-            Op::Leaf => "leaf",
-            Op::Fused(_) => "fused",
-            Op::Full(_) => "full",
-            Op::Random { .. } => "random",
             Op::Unary(u) => u.name(),
-            Op::Cast(_) => "cast",
             Op::Binary(b) => b.name(),
-            Op::Where => "where",
             Op::Reduce { op, .. } => op.name(),
-            Op::Reshape(_) => "reshape",
-            Op::Permute(_) => "permute",
-            Op::Expand(_) => "expand",
-            Op::Slice { .. } => "slice",
-            Op::Pad { .. } => "pad",
-            Op::Concat { .. } => "cat",
-            Op::Gather { .. } => "gather",
-            Op::ScatterAdd { .. } => "scatter_add",
-            Op::Matmul => "matmul",
-            Op::Conv2d(_) => "conv2d",
-            Op::Conv2dBackwardInput { .. } => "conv2d_backward_input",
-            Op::Conv2dBackwardWeight { .. } => "conv2d_backward_weight",
-            Op::MaxPool2d(_) => "max_pool2d",
-            Op::MaxPool2dBackward(_) => "max_pool2d_backward",
-            Op::AvgPool2d(_) => "avg_pool2d",
-            Op::AvgPool2dBackward { .. } => "avg_pool2d_backward",
-            Op::Softmax { .. } => "softmax",
-            Op::LogSoftmax { .. } => "log_softmax",
-            Op::SoftmaxBackward { .. } => "softmax_backward",
-            Op::LogSoftmaxBackward { .. } => "log_softmax_backward",
-            Op::Copy => "copy",
-            Op::Detach => "detach",
+            other => OpKind::from(other).into(),
         }
     }
 
-    /// One example of every variant, for tests that must cover the whole op set (an op table that misses a
-    /// primitive fails). Add new variants here too.
-    pub fn one_of_each() -> Vec<Op> {
-        let c = Conv2dParams::default();
-        let p = Pool2dParams {
-            kernel: [2, 2],
-            stride: [2, 2],
-            padding: [0, 0],
-        };
-        let mut ops = vec![
-            Op::Leaf,
-            Op::Full(0.0),
-            Op::Random {
-                dist: RandomDist::Uniform,
-                seed: 0,
-                offset: 0,
-            },
-            Op::Cast(DType::F32),
-            Op::Where,
-            Op::Reshape(Shape::scalar()),
-            Op::Permute(vec![]),
-            Op::Expand(Shape::scalar()),
-            Op::Slice {
-                starts: vec![],
-                ends: vec![],
-                steps: vec![],
-            },
-            Op::Pad {
-                before: vec![],
-                after: vec![],
-                value: 0.0,
-            },
-            Op::Concat { axis: 0 },
-            Op::Gather { axis: 0 },
-            Op::ScatterAdd {
-                axis: 0,
-                shape: Shape::scalar(),
-            },
-            Op::Matmul,
-            Op::Conv2d(c),
-            Op::Conv2dBackwardInput {
-                params: c,
-                input_hw: [1, 1],
-            },
-            Op::Conv2dBackwardWeight {
-                params: c,
-                kernel_hw: [1, 1],
-            },
-            Op::MaxPool2d(p),
-            Op::MaxPool2dBackward(p),
-            Op::AvgPool2d(p),
-            Op::AvgPool2dBackward {
-                params: p,
-                input_hw: [2, 2],
-            },
-            Op::Softmax { axis: 0 },
-            Op::LogSoftmax { axis: 0 },
-            Op::SoftmaxBackward { axis: 0 },
-            Op::LogSoftmaxBackward { axis: 0 },
-            Op::Copy,
-            Op::Detach,
-        ];
-        ops.extend(UnaryOp::ALL.map(Op::Unary));
-        ops.extend(BinaryOp::ALL.map(Op::Binary));
-        ops.extend(
-            ReduceOp::ALL
-                .iter()
-                .map(|&op| Op::Reduce { op, axes: vec![] }),
-        );
-        ops
+    /// The name of every primitive, derived from [`OpKind`] and the registry's tables: what an op table must
+    /// cover.
+    pub fn all_names() -> Vec<&'static str> {
+        use strum::IntoEnumIterator;
+        let mut names = Vec::new();
+        for kind in OpKind::iter() {
+            match kind {
+                OpKind::Unary => names.extend(UnaryOp::ALL.iter().map(|op| op.name())),
+                OpKind::Binary => names.extend(BinaryOp::ALL.iter().map(|op| op.name())),
+                OpKind::Reduce => names.extend(ReduceOp::all().map(ReduceOp::name)),
+                other => names.push(other.into()),
+            }
+        }
+        names
     }
 
     /// Ops that only change the layout; they never launch a kernel unless a reshape meets a strided input.
@@ -449,9 +236,6 @@ impl Op {
                 | Op::Reduce { .. }
                 | Op::Copy
                 | Op::Matmul
-                | Op::Fused(_)
         )
     }
 }
-
-pub use crate::infer::infer;

@@ -6,10 +6,11 @@
 
 use std::collections::HashMap;
 
-use crate::backend::{Arg, Buffer, Schedule, Slot, Step, View};
+use crate::buffer::{Buffer, View};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::op::{Meta, Op};
+use crate::schedule::{Arg, Kernel, Schedule, Slot, Step};
 use crate::shape::Layout;
 use crate::tensor::Tensor;
 
@@ -66,7 +67,7 @@ impl Builder {
         let dtype = meta.dtype;
         let layout = Layout::contiguous(meta.shape.clone());
         self.schedule.steps.push(Step {
-            op,
+            kernel: Kernel::Op(op),
             args,
             out,
             meta,

@@ -8,11 +8,12 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::backend::View;
+use crate::buffer::View;
 use crate::device::Device;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::op::{infer, Meta, Op, RandomDist};
+use crate::infer::infer;
+use crate::op::{Meta, Op, RandomDist};
 use crate::shape::{Layout, Shape};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -164,7 +165,7 @@ impl Tensor {
         shape: impl Into<Shape>,
         device: &Device,
     ) -> Result<Tensor> {
-        Tensor::from_slice(&data, shape, device)
+        Tensor::from_elements("from_vec", &data, shape.into(), device)
     }
 
     /// A tensor from host data in row-major order.
@@ -173,18 +174,16 @@ impl Tensor {
         shape: impl Into<Shape>,
         device: &Device,
     ) -> Result<Tensor> {
-        let shape = shape.into();
-        if shape.numel() != data.len() {
-            return Err(Error::shape(
-                "from_vec",
-                format!(
-                    "{} values do not fill shape {} ({} elements)",
-                    data.len(),
-                    shape,
-                    shape.numel()
-                ),
-            ));
-        }
+        Tensor::from_elements("from_slice", data, shape.into(), device)
+    }
+
+    fn from_elements<T: Element>(
+        op: &'static str,
+        data: &[T],
+        shape: Shape,
+        device: &Device,
+    ) -> Result<Tensor> {
+        check_fill(op, data.len(), &shape)?;
         let mut bytes = Vec::with_capacity(data.len() * T::DTYPE.host_size());
         for &v in data {
             v.write_le(&mut bytes);
@@ -230,17 +229,7 @@ impl Tensor {
         device: &Device,
     ) -> Result<Tensor> {
         let shape = shape.into();
-        if shape.numel() != values.len() {
-            return Err(Error::shape(
-                "from_vec",
-                format!(
-                    "{} values do not fill shape {} ({} elements)",
-                    values.len(),
-                    shape,
-                    shape.numel()
-                ),
-            ));
-        }
+        check_fill("from_f64", values.len(), &shape)?;
         let bytes = crate::dtype::encode_f64(values, dtype);
         Tensor::from_bytes(&bytes, Meta::new(shape, dtype), device)
     }
@@ -506,4 +495,18 @@ impl Tensor {
         }
         names
     }
+}
+
+/// `Err(Shape)` unless `len` values fill `shape`.
+fn check_fill(op: &'static str, len: usize, shape: &Shape) -> Result<()> {
+    if shape.numel() != len {
+        return Err(Error::shape(
+            op,
+            format!(
+                "{len} values do not fill shape {shape} ({} elements)",
+                shape.numel()
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -7,14 +7,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use wgrad_graph::backend::run_schedule;
+use wgrad_graph::run_schedule;
 use wgrad_graph::{Backend, BoxFuture, Buffer, DType, Error, Meta, Result, Schedule, View};
 
 use crate::device::{Gpu, Options};
 use crate::engine::{
     decode_device_error, gpu_buffer, storage_bytes, Engine, Recorder, ERROR_FLAG_WORDS,
 };
-use crate::kernels::GpuKernels;
+use crate::kernels::router::GpuKernels;
 use crate::pool::{PoolStats, Pooled, STAGING};
 
 /// The wgpu backend. Cheap to clone (shares the device and caches).

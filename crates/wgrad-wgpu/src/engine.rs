@@ -27,82 +27,10 @@ use wgrad_graph::{Buffer, DType, Error, Meta, Result};
 
 pub use crate::device::Caps;
 use crate::device::{from_wgpu, Gpu};
+use crate::dispatch::{fold_grid, Bind, BindKind, Dispatch};
 use crate::pipeline::Pipelines;
 use crate::pool::{GpuBuffer, Pool, UNIFORM};
 use crate::texture::{Size as TextureSize, Texture, TexturePool};
-
-/// One WGSL file (one kernel family). `source` comes from `include_str!("../../../../shaders/<name>.wgsl")`.
-#[derive(Debug)]
-pub struct Shader {
-    pub name: &'static str,
-    pub source: &'static str,
-}
-
-/// Workgroup grid. `Linear(n)`: n workgroups in total; the engine folds it into a 2-D grid when
-/// n > max_compute_workgroups_per_dimension, and the shader recovers the linear workgroup id as
-/// `wid.x + wid.y * nwg.x`. `Xyz` is passed through; a dim over the limit is an `Error::LimitExceeded`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Grid {
-    Linear(u32),
-    Xyz([u32; 3]),
-}
-
-/// One resource a kernel binds. A kernel's resources take bindings `0..n` in order; the engine adds the
-/// params block (uniform, u32 words padded to 16 bytes) at binding `n` and, for checked kernels, the device
-/// error flag at `n+1`. Most kernels bind their inputs as `Read` and then one `ReadWrite` output.
-#[derive(Clone, Copy, Debug)]
-pub enum Bind<'a> {
-    /// `var<storage, read>`
-    Read(&'a Buffer),
-    /// `var<storage, read_write>`
-    ReadWrite(&'a Buffer),
-    /// `texture_2d_array<f32>` of [`crate::texture::FORMAT`], read with `textureLoad`.
-    Texture(&'a Texture),
-    /// `texture_storage_2d_array<rgba32float, write>`.
-    StorageTexture(&'a Texture),
-}
-
-/// The kind of a [`Bind`]: what a bind group layout is made of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BindKind {
-    Read,
-    ReadWrite,
-    Texture,
-    StorageTexture,
-}
-
-impl Bind<'_> {
-    pub fn kind(&self) -> BindKind {
-        match self {
-            Bind::Read(_) => BindKind::Read,
-            Bind::ReadWrite(_) => BindKind::ReadWrite,
-            Bind::Texture(_) => BindKind::Texture,
-            Bind::StorageTexture(_) => BindKind::StorageTexture,
-        }
-    }
-
-    /// `inputs` read-only, then `output` read-write: the binding list of most kernels.
-    pub fn io<'a>(inputs: &[&'a Buffer], output: &'a Buffer) -> Vec<Bind<'a>> {
-        let mut v: Vec<Bind<'a>> = inputs.iter().map(|&b| Bind::Read(b)).collect();
-        v.push(Bind::ReadWrite(output));
-        v
-    }
-}
-
-/// One kernel launch.
-#[derive(Debug)]
-pub struct Dispatch<'a> {
-    pub shader: &'static Shader,
-    pub entry: &'static str,
-    /// Substituted into the line `alias T = f32;` (bool is stored as u32).
-    pub dtype: DType,
-    /// WGSL `override` constants.
-    pub overrides: &'a [(&'static str, f64)],
-    /// Bindings `0..n`, see [`Bind`].
-    pub bindings: &'a [Bind<'a>],
-    pub params: &'a [u32],
-    pub grid: Grid,
-}
 
 /// Bytes a value of `numel` elements of `dtype` occupies on the GPU: bool/i32/u32/f32 4 bytes per element,
 /// f16/bf16 2 bytes, f64 8, rounded up to 4 bytes (at least 4).
@@ -138,31 +66,6 @@ pub fn check_binding_size(op: &'static str, bytes: u64, limits: &wgpu::Limits) -
         });
     }
     Ok(())
-}
-
-/// Folds a grid into at most `max` workgroups per dimension.
-pub fn fold_grid(op: &'static str, grid: Grid, max: u32) -> Result<[u32; 3]> {
-    let over = |value: u32| Error::LimitExceeded {
-        op,
-        what: "workgroups in one dimension".to_string(),
-        value: value as u64,
-        limit_name: "max_compute_workgroups_per_dimension",
-        limit: max as u64,
-    };
-    match grid {
-        Grid::Linear(n) if n <= max => Ok([n, 1, 1]),
-        Grid::Linear(n) => {
-            let y = n.div_ceil(max);
-            if y > max {
-                return Err(over(y));
-            }
-            Ok([n.div_ceil(y), y, 1])
-        }
-        Grid::Xyz(g) => match g.iter().find(|&&d| d > max) {
-            Some(&d) => Err(over(d)),
-            None => Ok(g),
-        },
-    }
 }
 
 /// Number of u32 words of the device error flag: op code (0 none, see [`DEVICE_ERROR_OPS`]), value (i32
@@ -568,17 +471,5 @@ mod tests {
             decode_device_error([9, 0, 0, 0]),
             Some(Error::Backend { .. })
         ));
-    }
-
-    #[test]
-    fn fold_grid_goes_2d_past_the_dimension_limit() {
-        assert_eq!(
-            fold_grid("x", Grid::Linear(10), 65535).ok(),
-            Some([10, 1, 1])
-        );
-        let [x, y, z] = fold_grid("x", Grid::Linear(65537), 65535).expect("fits in 2-D");
-        assert!(x <= 65535 && y == 2 && z == 1 && x * y >= 65537);
-        assert!(fold_grid("x", Grid::Linear(u32::MAX), 1000).is_err());
-        assert!(fold_grid("x", Grid::Xyz([70000, 1, 1]), 65535).is_err());
     }
 }

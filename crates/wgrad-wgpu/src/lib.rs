@@ -13,13 +13,18 @@
 
 pub mod backend;
 pub mod device;
+pub mod dispatch;
 pub mod engine;
+pub mod family;
 pub mod kernels;
 pub mod pipeline;
 pub mod pool;
 pub mod profile;
 pub mod testing;
 pub mod texture;
+
+#[cfg(test)]
+mod kernel_check;
 
 pub use backend::WgpuBackend;
 pub use device::{list_adapters, AdapterSummary, Caps, Options};

@@ -4,7 +4,7 @@
 //!   in front for f16), see [`specialize`];
 //! - one pipeline per (file, entry, dtype, overrides), labelled with that key, e.g. `unary/exp<f32>{WG=256}`;
 //! - one explicit bind group layout per binding signature: the kernel's resources in order (storage buffers
-//!   read-only or read-write, textures, storage textures; see [`crate::engine::Bind`]), one uniform block
+//!   read-only or read-write, textures, storage textures; see [`crate::dispatch::Bind`]), one uniform block
 //!   with a dynamic offset, and for checked kernels the engine's device error flag (read-write storage)
 //!   after it.
 //!
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use wgrad_graph::{DType, Error, Result};
 
 use crate::device::{from_wgpu, Caps};
-use crate::engine::{Bind, BindKind, Dispatch, Shader};
+use crate::dispatch::{Bind, BindKind, Dispatch, Shader};
 
 /// The line every family file that is generic over its element type contains exactly once.
 pub const ALIAS_LINE: &str = "alias T = f32;";

@@ -6,8 +6,8 @@ use wgrad_cpu::CpuBackend;
 use wgrad_graph::dtype::{decode_f64, encode_f64};
 use wgrad_graph::philox;
 use wgrad_graph::{
-    Arg, Backend, BinaryOp, DType, Error, Layout, Meta, Op, RandomDist, ReduceOp, Schedule, Shape,
-    Step, UnaryOp, View,
+    Arg, Backend, BinaryOp, DType, Error, Kernel, Layout, Meta, Op, RandomDist, ReduceOp, Schedule,
+    Shape, Step, UnaryOp, View,
 };
 use wgrad_wgpu::testing::backend_or_skip;
 use wgrad_wgpu::WgpuBackend;
@@ -66,7 +66,7 @@ fn run(b: &dyn Backend, op: &Op, ins: &[In], out: &Meta) -> Result<Vec<f64>, Err
     let schedule = Schedule {
         inputs,
         steps: vec![Step {
-            op: op.clone(),
+            kernel: Kernel::Op(op.clone()),
             args: ins
                 .iter()
                 .enumerate()
@@ -133,7 +133,7 @@ const SHAPES: [&[usize]; 6] = [&[], &[1], &[3], &[17], &[257], &[45, 65]];
 #[test]
 fn unary_matches_cpu() {
     let Some(gpu) = backend_or_skip() else { return };
-    for op in UnaryOp::ALL {
+    for &op in UnaryOp::ALL {
         let positive = matches!(op, UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Rsqrt);
         let gen = move |i| {
             if positive {
@@ -180,7 +180,7 @@ fn unary_matches_cpu() {
 #[test]
 fn binary_matches_cpu_on_strided_and_broadcast_inputs() {
     let Some(gpu) = backend_or_skip() else { return };
-    for op in BinaryOp::ALL {
+    for &op in BinaryOp::ALL {
         let rhs_gen = |i| {
             if op == BinaryOp::Div {
                 wave(i).abs() + 0.5
@@ -363,12 +363,12 @@ fn movement_matches_cpu() {
         In::new(&[3, 1], DType::F32, |i| i as f64),
         In::new(&[3, 257], DType::F32, |i| -wave(i)),
     ];
-    check(&gpu, &Op::Concat { axis: 1 }, &parts);
+    check(&gpu, &Op::Cat { axis: 1 }, &parts);
     let rows = [
         In::new(&[2, 5], DType::F32, wave),
         In::new(&[3, 5], DType::F32, |i| i as f64),
     ];
-    check(&gpu, &Op::Concat { axis: 0 }, &rows);
+    check(&gpu, &Op::Cat { axis: 0 }, &rows);
     for (value, dtype) in [
         (2.5, DType::F32),
         (-3.0, DType::I32),
@@ -499,7 +499,7 @@ fn f64_runs_where_the_adapter_has_shader_f64() {
     }
     assert!(gpu.supports(DType::F64));
     let row = f64s(&[65], 7).view(|l| l.expand(&Shape::new([45, 65])));
-    for op in BinaryOp::ALL.into_iter().filter(|&op| op != BinaryOp::Pow) {
+    for &op in BinaryOp::ALL.iter().filter(|&&op| op != BinaryOp::Pow) {
         check_tol(&gpu, &Op::Binary(op), &[x.clone(), row.clone()], 0.0, 0.0);
     }
     for op in [UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Sign, UnaryOp::Relu] {

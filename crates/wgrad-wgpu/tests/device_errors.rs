@@ -4,8 +4,8 @@
 
 use wgrad_graph::dtype::{decode_f64, encode_f64};
 use wgrad_graph::{
-    Arg, Backend, Buffer, DType, Device, Error, Layout, Meta, Op, Schedule, Shape, Step, Tensor,
-    View,
+    Arg, Backend, Buffer, DType, Device, Error, Kernel, Layout, Meta, Op, Schedule, Shape, Step,
+    Tensor, View,
 };
 use wgrad_wgpu::testing::backend_or_skip;
 use wgrad_wgpu::WgpuBackend;
@@ -26,7 +26,7 @@ fn execute(b: &WgpuBackend, op: &Op, ins: &[(Buffer, Meta)]) -> (Buffer, Meta) {
     let schedule = Schedule {
         inputs: ins.iter().map(|(b, _)| b.clone()).collect(),
         steps: vec![Step {
-            op: op.clone(),
+            kernel: Kernel::Op(op.clone()),
             args: ins
                 .iter()
                 .enumerate()
@@ -130,7 +130,7 @@ fn scatter_add_out_of_range_is_an_index_error_at_the_next_read() {
     let schedule = Schedule {
         inputs: vec![idx.0.clone(), src.0.clone()],
         steps: vec![Step {
-            op: empty,
+            kernel: Kernel::Op(empty),
             args: [&idx.1, &src.1]
                 .iter()
                 .enumerate()

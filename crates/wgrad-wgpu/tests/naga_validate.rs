@@ -1,4 +1,5 @@
-//! Parses and validates every WGSL file and every instantiated variant with naga (no GPU needed).
+//! Parses and validates every WGSL family file, every variant a family descriptor declares and every
+//! generated elementwise kernel with naga (no GPU needed).
 //!
 //! Each variant is the file with its `alias T` line substituted for the dtype, validated with the
 //! capabilities that dtype needs, then its overrides applied with `naga::back::pipeline_constants::
@@ -6,8 +7,8 @@
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use wgrad_graph::DType;
-use wgrad_wgpu::engine::Shader;
-use wgrad_wgpu::kernels::{families, subgroup_families};
+use wgrad_wgpu::dispatch::Shader;
+use wgrad_wgpu::kernels::{elementwise, families};
 use wgrad_wgpu::pipeline::specialize;
 
 fn caps_for(dtype: DType) -> Capabilities {
@@ -66,12 +67,11 @@ fn validate(
 }
 
 #[test]
-fn every_wgsl_file_and_variant_validates() {
+fn every_family_file_and_variant_validates() {
     let mut failures = Vec::new();
     let mut checked = 0;
-    let portable = families().into_iter().map(|f| (f, false));
-    let with_subgroups = subgroup_families().into_iter().map(|f| (f, true));
-    for ((shader, variants), subgroups) in portable.chain(with_subgroups) {
+    for family in families() {
+        let (shader, subgroups) = (&family.shader, family.subgroups);
         // the file as written (T = f32, default overrides)
         if let Err(e) = validate(shader, "", DType::F32, &[], subgroups).or_else(|e| {
             if e.starts_with("no entry point") {
@@ -82,9 +82,9 @@ fn every_wgsl_file_and_variant_validates() {
         }) {
             failures.push(format!("{} as written: {e}", shader.name));
         }
-        for (entry, dtype, overrides) in variants {
+        for (entry, dtype, overrides) in family.variants() {
             checked += 1;
-            if let Err(e) = validate(shader, entry, dtype, &overrides, subgroups) {
+            if let Err(e) = validate(shader, entry, dtype, overrides, subgroups) {
                 failures.push(format!(
                     "{}/{entry}<{dtype}> {overrides:?}: {e}",
                     shader.name
@@ -92,11 +92,56 @@ fn every_wgsl_file_and_variant_validates() {
             }
         }
     }
-    eprintln!("validated {checked} variants");
+    eprintln!("validated {checked} family variants");
+    assert!(checked > 150, "only {checked} variants");
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Every elementwise op of the registry in every dtype it runs in: a missing `<op>_of` helper in
+/// `shaders/elementwise.wgsl` fails here.
+#[test]
+fn every_elementwise_kernel_validates() {
+    let mut failures = Vec::new();
+    let variants = elementwise::variants();
+    for expr in &variants {
+        let leaves = expr
+            .nodes
+            .iter()
+            .filter(|(n, _)| matches!(n, wgrad_graph::Node::Leaf(_)))
+            .count();
+        let dtype = elementwise::compute_dtype(expr).expect("one compute dtype");
+        let shader = Shader {
+            name: "elementwise",
+            source: Box::leak(elementwise::source(expr, leaves).into_boxed_str()),
+        };
+        if let Err(e) = validate(&shader, "main", dtype, &[("WG", 256.0)], false) {
+            failures.push(format!("{:?}<{dtype}>: {e}", expr.nodes.last()));
+        }
+    }
+    assert!(variants.len() > 80, "only {} variants", variants.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every file in `shaders/` belongs to a family (or is the elementwise prelude, or `matmul_sg.wgsl`, which
+/// the subgroup family appends to `matmul.wgsl`): a file without a descriptor would never be validated.
+#[test]
+fn every_shader_file_has_a_family() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let sources: Vec<&str> = families().iter().map(|f| f.shader.source).collect();
+    let mut orphans = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("shaders/ exists") {
+        let path = entry.expect("readable").path();
+        let text = std::fs::read_to_string(&path).expect("utf-8 WGSL");
+        let used =
+            sources.iter().any(|s| s.contains(text.as_str())) || text == elementwise::PRELUDE;
+        if !used {
+            orphans.push(path.display().to_string());
+        }
+    }
+    assert!(orphans.is_empty(), "WGSL files no family uses: {orphans:?}");
 }

@@ -77,7 +77,7 @@ fn execute_runs_a_schedule() {
         dtype: DType::F64,
     };
     let step = |op, args, out, release| Step {
-        op,
+        kernel: wgrad_graph::Kernel::Op(op),
         args,
         out,
         meta: m.clone(),

@@ -1,4 +1,4 @@
-//! copy, pad, concat.
+//! copy, pad, cat.
 
 use wgrad_graph::{DType, Kernels, Shape};
 
@@ -44,13 +44,13 @@ fn pad_reads_an_offset_view() {
 }
 
 #[test]
-fn concat_hand_values() {
+fn cat_hand_values() {
     // [[1], [2]] ++ [[3, 4], [5, 6]] ++ [2, 0] along axis 1: [[1, 3, 4], [2, 5, 6]].
     let a = T::f64([2, 1], &[1.0, 2.0]);
     let b = T::f64([2, 2], &[3.0, 4.0, 5.0, 6.0]);
     let e = T::f64([2, 0], &[]);
     let out = k()
-        .concat(
+        .cat(
             1,
             &[a.input(), e.input(), b.input()],
             &meta([2, 3], DType::F64),
@@ -59,11 +59,11 @@ fn concat_hand_values() {
     assert_eq!(read(&out), [1.0, 3.0, 4.0, 2.0, 5.0, 6.0]);
     // Along axis 0: [[1], [2]] ++ [[1], [2]] = [1, 2, 1, 2].
     let out = k()
-        .concat(0, &[a.input(), a.input()], &meta([4, 1], DType::F64))
+        .cat(0, &[a.input(), a.input()], &meta([4, 1], DType::F64))
         .unwrap();
     assert_eq!(read(&out), [1.0, 2.0, 1.0, 2.0]);
     // Mismatched sizes outside the axis are an error, not a panic.
     assert!(k()
-        .concat(0, &[a.input(), b.input()], &meta([4, 1], DType::F64))
+        .cat(0, &[a.input(), b.input()], &meta([4, 1], DType::F64))
         .is_err());
 }

@@ -95,37 +95,6 @@ impl Tensor {
         Tensor::from_op(Op::Binary(op), &[&l, &r])
     }
 
-    pub fn add(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
-        self.binary(BinaryOp::Add, rhs)
-    }
-    pub fn sub(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
-        self.binary(BinaryOp::Sub, rhs)
-    }
-    pub fn mul(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
-        self.binary(BinaryOp::Mul, rhs)
-    }
-    pub fn div(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
-        self.binary(BinaryOp::Div, rhs)
-    }
-    pub fn pow(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
-        self.binary(BinaryOp::Pow, rhs)
-    }
-    /// Elementwise maximum (ties pass half the gradient to each side, like PyTorch).
-    pub fn maximum(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
-        self.binary(BinaryOp::Max, rhs)
-    }
-    pub fn minimum(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
-        self.binary(BinaryOp::Min, rhs)
-    }
-    pub fn lt(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
-        self.binary(BinaryOp::Lt, rhs)
-    }
-    pub fn le(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
-        self.binary(BinaryOp::Le, rhs)
-    }
-    pub fn eq(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
-        self.binary(BinaryOp::Eq, rhs)
-    }
     pub fn gt(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
         rhs.into().into_tensor(self).lt(self)
     }
@@ -183,51 +152,37 @@ impl Tensor {
         Tensor::from_op(Op::Cast(dtype), &[self])
     }
 
-    pub fn neg(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Neg)
-    }
-    pub fn exp(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Exp)
-    }
-    pub fn log(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Log)
-    }
-    pub fn sqrt(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Sqrt)
-    }
-    pub fn rsqrt(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Rsqrt)
-    }
-    pub fn recip(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Recip)
-    }
-    pub fn abs(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Abs)
-    }
-    pub fn sign(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Sign)
-    }
-    pub fn sin(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Sin)
-    }
-    pub fn cos(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Cos)
-    }
-    pub fn tanh(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Tanh)
-    }
-    pub fn sigmoid(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Sigmoid)
-    }
-    /// `max(x, 0)`; its derivative at 0 is 0.
-    pub fn relu(&self) -> Result<Tensor> {
-        self.unary(UnaryOp::Relu)
-    }
     /// A contiguous copy (rarely needed: kernels copy strided inputs themselves when they must).
     pub fn contiguous(&self) -> Result<Tensor> {
         Tensor::from_op(Op::Copy, &[self])
     }
 }
+
+/// `Tensor::<name>` for every unary op of the registry.
+macro_rules! unary_methods {
+    ($($(#[doc = $doc:literal])* $variant:ident $name:ident [$($flag:ident)*] |$x:ident| $cpu:expr;)*) => {
+        impl Tensor {
+            $($(#[doc = $doc])* pub fn $name(&self) -> Result<Tensor> {
+                self.unary(UnaryOp::$variant)
+            })*
+        }
+    };
+}
+crate::unary_op_table!(unary_methods);
+
+/// `Tensor::<name>(rhs)` for every binary op of the registry; `rhs` broadcasts (NumPy rules) and may be a
+/// number, converted to `self`'s dtype.
+macro_rules! binary_methods {
+    ($($(#[doc = $doc:literal])* $variant:ident $name:ident [$($flag:ident)*] |$a:ident, $b:ident| $cpu:expr
+        $(, int |$ia:ident, $ib:ident| $int:expr)?;)*) => {
+        impl Tensor {
+            $($(#[doc = $doc])* pub fn $name(&self, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+                self.binary(BinaryOp::$variant, rhs)
+            })*
+        }
+    };
+}
+crate::binary_op_table!(binary_methods);
 
 macro_rules! binary_operator {
     ($trait:ident, $method:ident) => {

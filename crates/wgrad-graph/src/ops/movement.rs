@@ -213,7 +213,7 @@ impl Tensor {
         if tensors.len() == 1 {
             return Ok((*first).clone());
         }
-        Tensor::from_op(Op::Concat { axis: a }, tensors)
+        Tensor::from_op(Op::Cat { axis: a }, tensors)
     }
 
     /// Stacks equal-shaped tensors along a new axis.

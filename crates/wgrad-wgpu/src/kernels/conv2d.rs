@@ -8,31 +8,29 @@
 //! - implicit GEMM through textures ([`super::conv2d_tex`], software adapters where `matmul_tex` runs,
 //!   `groups = 1`), falling back to the direct kernels when the textures would exceed the limits.
 
-use wgrad_graph::{Buffer, Conv2dParams, DType, Error, Input, Meta, Result};
+use wgrad_graph::{Buffer, Conv2dParams, Error, Input, Meta, Result};
 
-use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
+use crate::dispatch::{Bind, Grid, Shader};
+use crate::engine::Recorder;
+use crate::family::{entries, Family, Launch, FLOATS, WG64};
+use crate::kernels::conv_geometry::Dims;
+pub use crate::kernels::conv_geometry::Pass;
 use crate::kernels::matmul::expect_rank;
-use crate::kernels::{word, words};
+use crate::kernels::word;
 
-pub static SHADER: Shader = Shader {
-    name: "conv2d",
-    source: include_str!("../../../../shaders/conv2d.wgsl"),
+/// The direct kernels (every adapter, every `groups`).
+pub static FAMILY: Family = Family {
+    shader: Shader {
+        name: "conv2d",
+        source: include_str!("../../shaders/conv2d.wgsl"),
+    },
+    entries: entries!(FLOATS, WG64; "conv2d" "conv2d_backward_input" "conv2d_backward_weight"),
+    subgroups: false,
+    checked: false,
 };
 
-/// Invocations per workgroup (a power of two: the weight-gradient reduction halves it).
+/// Invocations per workgroup (a power of two: the weight-gradient reduction halves it); `WG64`.
 pub const WG: u32 = 64;
-
-const ENTRIES: [&str; 3] = ["conv2d", "conv2d_backward_input", "conv2d_backward_weight"];
-
-pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    let mut v = Vec::new();
-    for dtype in [DType::F32, DType::F16] {
-        for entry in ENTRIES {
-            v.push((entry, dtype, vec![("WG", WG as f64)]));
-        }
-    }
-    v
-}
 
 /// Which kernels compute a convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,69 +63,6 @@ fn check_path(rec: &Recorder, op: &'static str, path: Path, p: &Conv2dParams) ->
         });
     }
     Ok(())
-}
-
-/// `[N, C_in, H, W, C_out, OH, OW, KH, KW]`, checked against `p`.
-pub(crate) struct Dims(pub(crate) [usize; 9]);
-
-impl Dims {
-    fn new(
-        op: &'static str,
-        p: &Conv2dParams,
-        x: &[usize],
-        w: &[usize],
-        y: &[usize],
-    ) -> Result<Dims> {
-        let bad = || {
-            Error::shape(
-                op,
-                format!(
-                    "x {x:?}, weight {w:?}, y {y:?} do not fit stride {:?} padding {:?} dilation {:?} groups {}",
-                    p.stride, p.padding, p.dilation, p.groups
-                ),
-            )
-        };
-        if x.len() != 4 || w.len() != 4 || y.len() != 4 || p.groups == 0 {
-            return Err(bad());
-        }
-        let (oh, ow) = (p.out_size(0, x[2], w[2]), p.out_size(1, x[3], w[3]));
-        // (`w[1]·groups == x[1]` makes C_in a multiple of groups)
-        let fits = w[0].is_multiple_of(p.groups)
-            && w[1] * p.groups == x[1]
-            && oh.is_some_and(|oh| oh == y[2])
-            && ow.is_some_and(|ow| ow == y[3])
-            && y[0] == x[0]
-            && y[1] == w[0];
-        if !fits {
-            return Err(bad());
-        }
-        Ok(Dims([x[0], x[1], x[2], x[3], w[0], y[2], y[3], w[2], w[3]]))
-    }
-
-    /// The params block in the header's order.
-    fn params(
-        &self,
-        op: &'static str,
-        p: &Conv2dParams,
-        numel: usize,
-        offs: [usize; 2],
-    ) -> Result<Vec<u32>> {
-        let mut v = vec![numel];
-        v.extend(self.geometry(p));
-        let [c_in, c_out] = [self.0[1], self.0[4]];
-        v.extend([c_in / p.groups, c_out / p.groups, offs[0], offs[1]]);
-        words(op, &v)
-    }
-
-    /// `n, c_in, h, w, c_out, oh, ow, kh, kw`, then stride, padding and dilation (each (y, x)): the words
-    /// every convolution kernel's params start with (after its own leading words).
-    pub(crate) fn geometry(&self, p: &Conv2dParams) -> [usize; 15] {
-        let [n, c_in, h, w, c_out, oh, ow, kh, kw] = self.0;
-        let [sh, sw] = p.stride;
-        let [ph, pw] = p.padding;
-        let [dh, dw] = p.dilation;
-        [n, c_in, h, w, c_out, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw]
-    }
 }
 
 fn contiguous(op: &'static str, what: &str, x: &Input) -> Result<()> {
@@ -163,51 +98,18 @@ fn launch(
     } else {
         numel.div_ceil(WG as usize)
     };
-    rec.dispatch(Dispatch {
-        shader: &SHADER,
-        entry,
-        dtype: out.dtype,
-        overrides: &[("WG", WG as f64)],
-        bindings: &Bind::io(&[in0.buffer, in1.buffer], &output),
-        params,
-        grid: Grid::Linear(word(entry, "workgroups", groups)?),
-    })?;
+    FAMILY.launch(
+        rec,
+        Launch {
+            op: entry,
+            entry,
+            dtype: out.dtype,
+            bindings: &Bind::io(&[in0.buffer, in1.buffer], &output),
+            params,
+            grid: Grid::Linear(word(entry, "workgroups", groups)?),
+        },
+    )?;
     Ok(output)
-}
-
-/// The three convolution kernels: the forward pass and its adjoints in the input and in the weight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pass {
-    /// `(x, w) → y`
-    Forward,
-    /// `(dy, w) → dx`
-    BackwardInput,
-    /// `(x, dy) → dw`
-    BackwardWeight,
-}
-
-impl Pass {
-    /// The op name, also the entry point in `conv2d.wgsl`.
-    pub fn op(self) -> &'static str {
-        ENTRIES[self as usize]
-    }
-
-    fn input_names(self) -> [&'static str; 2] {
-        match self {
-            Pass::Forward => ["x", "weight"],
-            Pass::BackwardInput => ["dy", "weight"],
-            Pass::BackwardWeight => ["x", "dy"],
-        }
-    }
-
-    /// The shapes of x, w and y, from the two inputs and the output.
-    fn shapes<'a>(self, a: &'a [usize], b: &'a [usize], out: &'a [usize]) -> [&'a [usize]; 3] {
-        match self {
-            Pass::Forward => [a, b, out],
-            Pass::BackwardInput => [out, b, a],
-            Pass::BackwardWeight => [a, out, b],
-        }
-    }
 }
 
 /// # Shapes
@@ -292,10 +194,11 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::matmul::check::{
-        self, assert_close, download, matches_cpu, run, upload, In,
+    use crate::kernel_check::{
+        self as check, assert_close, download, matches_cpu, run, upload, In,
     };
     use crate::testing::backend_or_skip;
+    use wgrad_graph::DType;
     use wgrad_graph::{Layout, Op};
 
     /// f32 tolerance for sums of a few hundred products.

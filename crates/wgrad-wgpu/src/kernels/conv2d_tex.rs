@@ -15,30 +15,26 @@
 //! The outputs come out in NCHW (and `[c_out, c_in, kh, kw]`) order with no reshuffle. Grouped
 //! convolutions, and shapes whose textures exceed the limits, stay on the direct kernels.
 
-use wgrad_graph::{Buffer, Conv2dParams, DType, Input, Layout, Meta, ReduceOp, Result};
+use wgrad_graph::{Buffer, Conv2dParams, Input, Layout, Meta, ReduceOp, Result};
 
-use super::conv2d::{Dims, Pass};
+use super::conv_geometry::{Dims, Pass};
 use super::matmul_tex::{pack, supported, TexGemm, PACK_WG};
 use super::words;
-use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
+use crate::dispatch::{Bind, Grid, Shader};
+use crate::engine::Recorder;
+use crate::family::{entries, Family, Launch, FLOATS, WG256};
 use crate::texture::{Size as TextureSize, Texture};
 
-pub static SHADER: Shader = Shader {
-    name: "conv2d_pack",
-    source: include_str!("../../../../shaders/conv2d_pack.wgsl"),
+/// Kernels that unfold a convolution operand straight into a texture for `matmul_tex`.
+pub static FAMILY: Family = Family {
+    shader: Shader {
+        name: "conv2d_pack",
+        source: include_str!("../../shaders/conv2d_pack.wgsl"),
+    },
+    entries: entries!(FLOATS, WG256; "im2col" "im2col_t" "dy_cols" "weight_t"),
+    subgroups: false,
+    checked: false,
 };
-
-const ENTRIES: [&str; 4] = ["im2col", "im2col_t", "dy_cols", "weight_t"];
-
-pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    let mut v = Vec::new();
-    for dtype in [DType::F32, DType::F16] {
-        for entry in ENTRIES {
-            v.push((entry, dtype, vec![("WG", PACK_WG as f64)]));
-        }
-    }
-    v
-}
 
 /// Whether this adapter and these params take the texture path.
 pub fn applies(caps: &crate::Caps, p: &Conv2dParams) -> bool {
@@ -64,15 +60,17 @@ fn pack_conv(
     ];
     values.extend(d.geometry(p));
     let params = words(entry, &values)?;
-    rec.dispatch(Dispatch {
-        shader: &SHADER,
-        entry,
-        dtype: src.dtype,
-        overrides: &[("WG", PACK_WG as f64)],
-        bindings: &[Bind::Read(src.buffer), Bind::StorageTexture(&texture)],
-        params: &params,
-        grid: Grid::Linear(super::strided::groups(entry, texels, PACK_WG)?),
-    })?;
+    FAMILY.launch(
+        rec,
+        Launch {
+            op: entry,
+            entry,
+            dtype: src.dtype,
+            bindings: &[Bind::Read(src.buffer), Bind::StorageTexture(&texture)],
+            params: &params,
+            grid: Grid::Linear(super::strided::groups(entry, texels, PACK_WG)?),
+        },
+    )?;
     Ok(texture)
 }
 

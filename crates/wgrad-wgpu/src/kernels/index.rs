@@ -5,28 +5,24 @@
 //! engine's device error flag and reported as an `Error::Index` by the next download (delayed report, no
 //! sync per execute; see the shader header and `crate::engine`).
 
-use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
+use wgrad_graph::{Buffer, Error, Input, Meta, Result};
 
 use super::word;
-use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
+use crate::dispatch::{Bind, Grid, Shader};
+use crate::engine::Recorder;
+use crate::family::{entries, Family, Launch, ALL_TYPED, WG256};
 use crate::kernels::strided::{self, MAX_RANK};
 
-pub static SHADER: Shader = Shader {
-    name: "index",
-    source: include_str!("../../../../shaders/index.wgsl"),
+/// One invocation per output element; bad indices set the device error flag.
+pub static FAMILY: Family = Family {
+    shader: Shader {
+        name: "index",
+        source: include_str!("../../shaders/index.wgsl"),
+    },
+    entries: entries!(ALL_TYPED, WG256; "gather" "scatter_add"),
+    subgroups: false,
+    checked: true,
 };
-
-pub const WG: u32 = 256;
-
-pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    let mut v = Vec::new();
-    for dtype in [DType::F32, DType::F16, DType::I32, DType::U32, DType::F64] {
-        for e in ["gather", "scatter_add"] {
-            v.push((e, dtype, vec![("WG", WG as f64)]));
-        }
-    }
-    v
-}
 
 #[allow(clippy::too_many_arguments)]
 fn launch(
@@ -60,15 +56,18 @@ fn launch(
         p[16 + d] = word(entry, "size", ashape[d])?;
     }
     let buffer = rec.output(out)?;
-    rec.dispatch_checked(Dispatch {
-        shader: &SHADER,
-        entry,
-        dtype: out.dtype,
-        overrides: &[("WG", WG as f64)],
-        bindings: &Bind::io(&[first.buffer, second.buffer], &buffer),
-        params: &p,
-        grid: Grid::Linear(strided::groups(entry, out.numel(), WG)?),
-    })?;
+    let wg = FAMILY.workgroup_size(entry)?;
+    FAMILY.launch(
+        rec,
+        Launch {
+            op: entry,
+            entry,
+            dtype: out.dtype,
+            bindings: &Bind::io(&[first.buffer, second.buffer], &buffer),
+            params: &p,
+            grid: Grid::Linear(strided::groups(entry, out.numel(), wg)?),
+        },
+    )?;
     Ok(buffer)
 }
 

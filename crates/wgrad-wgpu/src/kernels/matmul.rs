@@ -13,25 +13,52 @@
 //! `matmul_sg` sits in its own file: a module that mentions subgroup builtins fails to compile on a device
 //! without `SUBGROUP`, and it must not take the portable entries down with it.
 
-use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
+use wgrad_graph::{Buffer, Error, Input, Meta, Result};
 
 use super::{word, words};
-use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
+use crate::dispatch::{Bind, Grid, Shader};
+use crate::engine::Recorder;
+use crate::family::{Entry, Family, Launch, FLOATS};
 
-pub static SHADER: Shader = Shader {
-    name: "matmul",
-    source: include_str!("../../../../shaders/matmul.wgsl"),
+/// The portable storage-buffer kernels.
+pub static FAMILY: Family = Family {
+    shader: Shader {
+        name: "matmul",
+        source: include_str!("../../shaders/matmul.wgsl"),
+    },
+    entries: &[
+        Entry {
+            name: "matmul_rb",
+            dtypes: FLOATS,
+            overrides: &[("WG_X", RB_WG[0] as f64), ("WG_Y", RB_WG[1] as f64)],
+        },
+        Entry {
+            name: "matmul_tiled",
+            dtypes: FLOATS,
+            overrides: &[],
+        },
+    ],
+    subgroups: false,
+    checked: false,
 };
 
-/// The subgroup variant (needs `wgpu::Features::SUBGROUP`); in `kernels::subgroup_families()`, which the naga
-/// test validates with the SUBGROUP capability.
-pub static SHADER_SG: Shader = Shader {
-    name: "matmul_sg",
-    // matmul.wgsl's declarations and helpers, then the subgroup entry point
-    source: concat!(
-        include_str!("../../../../shaders/matmul.wgsl"),
-        include_str!("../../../../shaders/matmul_sg.wgsl")
-    ),
+/// The subgroup kernel (needs `wgpu::Features::SUBGROUP`): matmul.wgsl's declarations and helpers, then the
+/// subgroup entry point.
+pub static FAMILY_SG: Family = Family {
+    shader: Shader {
+        name: "matmul_sg",
+        source: concat!(
+            include_str!("../../shaders/matmul.wgsl"),
+            include_str!("../../shaders/matmul_sg.wgsl")
+        ),
+    },
+    entries: &[Entry {
+        name: "matmul_sg",
+        dtypes: FLOATS,
+        overrides: &[],
+    }],
+    subgroups: true,
+    checked: false,
 };
 
 /// Workgroup size of `matmul_rb` (each invocation computes 4x4 outputs).
@@ -67,11 +94,11 @@ impl Variant {
         }
     }
 
-    fn shader(self) -> &'static Shader {
+    fn family(self) -> &'static Family {
         match self {
-            Variant::Subgroup => &SHADER_SG,
-            Variant::Texture => &super::matmul_tex::SHADER,
-            _ => &SHADER,
+            Variant::Subgroup => &FAMILY_SG,
+            Variant::Texture => &super::matmul_tex::FAMILY,
+            _ => &FAMILY,
         }
     }
 
@@ -81,13 +108,6 @@ impl Variant {
             Variant::RegisterBlocked => [4 * RB_WG[1], 4 * RB_WG[0]],
             Variant::Subgroup | Variant::Texture => [32, 32],
             Variant::Tiled => [64, 64],
-        }
-    }
-
-    fn overrides(self) -> Vec<(&'static str, f64)> {
-        match self {
-            Variant::RegisterBlocked => vec![("WG_X", RB_WG[0] as f64), ("WG_Y", RB_WG[1] as f64)],
-            _ => vec![],
         }
     }
 }
@@ -110,16 +130,6 @@ pub fn pick(caps: &crate::Caps) -> Variant {
         (true, false) => Variant::RegisterBlocked,
         (false, _) => Variant::Tiled,
     }
-}
-
-pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    let mut v = Vec::new();
-    for dtype in [DType::F32, DType::F16] {
-        for variant in [Variant::RegisterBlocked, Variant::Tiled] {
-            v.push((variant.entry(), dtype, variant.overrides()));
-        }
-    }
-    v
 }
 
 /// Errors unless `x` has rank `rank`.
@@ -229,144 +239,27 @@ fn record_storage_kernel(
             tiles_n,
         ],
     )?;
-    let overrides = variant.overrides();
-    rec.dispatch(Dispatch {
-        shader: variant.shader(),
-        entry: variant.entry(),
-        dtype: out.dtype,
-        overrides: &overrides,
-        bindings: &Bind::io(&[lhs.buffer, rhs.buffer], &output),
-        params: &params,
-        grid: Grid::Linear(groups),
-    })?;
-    Ok(output)
-}
-
-/// Test support shared by the heavy kernel families: random inputs, one-step schedules on the CPU reference
-/// and on wgpu, element-wise comparison.
-#[cfg(test)]
-pub(crate) mod check {
-    use wgrad_cpu::CpuBackend;
-    use wgrad_graph::dtype::{decode_f64, encode_f64};
-    use wgrad_graph::{Arg, Backend, DType, Layout, Meta, Op, Schedule, Step, View};
-
-    use crate::WgpuBackend;
-
-    /// Deterministic values in [-1, 1) from Philox, distinct per `seed`.
-    pub fn random(seed: u64, n: usize) -> Vec<f64> {
-        (0..n as u64)
-            .map(|i| 2.0 * wgrad_graph::philox::uniform(seed, 0, i) as f64 - 1.0)
-            .collect()
-    }
-
-    /// One input of a one-step schedule: buffer data (f32) and the view the op reads.
-    pub struct In {
-        pub data: Vec<f64>,
-        pub layout: Layout,
-    }
-
-    impl In {
-        /// A contiguous input of `shape`, random data.
-        pub fn new(seed: u64, shape: &[usize]) -> In {
-            let layout = Layout::contiguous(shape.to_vec().into());
-            In {
-                data: random(seed, layout.numel()),
-                layout,
-            }
-        }
-    }
-
-    /// `x`'s data as a flat buffer of `dtype` (its layout indexes into it).
-    pub fn upload(backend: &dyn Backend, x: &In, dtype: DType) -> wgrad_graph::Buffer {
-        let meta = Meta::new(vec![x.data.len()], dtype);
-        backend
-            .upload(&encode_f64(&x.data, dtype), &meta)
-            .expect("upload")
-    }
-
-    /// `x` read through its layout from `buffer` (uploaded with [`upload`]).
-    pub fn input<'a>(
-        buffer: &'a wgrad_graph::Buffer,
-        x: &'a In,
-        dtype: DType,
-    ) -> wgrad_graph::Input<'a> {
-        wgrad_graph::Input {
-            buffer,
-            layout: &x.layout,
-            dtype,
-        }
-    }
-
-    /// Runs `op` on `inputs` as a one-step schedule and returns the output as f64.
-    pub fn run(backend: &dyn Backend, op: &Op, inputs: &[&In], out: &Meta) -> Vec<f64> {
-        let buffers = inputs
-            .iter()
-            .map(|i| upload(backend, i, out.dtype))
-            .collect();
-        let args = inputs
-            .iter()
-            .enumerate()
-            .map(|(slot, i)| Arg {
-                slot,
-                layout: i.layout.clone(),
-                dtype: out.dtype,
-            })
-            .collect();
-        let schedule = Schedule {
-            inputs: buffers,
-            steps: vec![Step {
-                op: op.clone(),
-                args,
-                out: inputs.len(),
-                meta: out.clone(),
-                release: vec![],
-            }],
-            slot_count: inputs.len() + 1,
-            outputs: vec![inputs.len()],
-        };
-        let result = backend.execute(&schedule).expect("execute");
-        download(backend, &result[0], out)
-    }
-
-    pub fn download(backend: &dyn Backend, buffer: &wgrad_graph::Buffer, out: &Meta) -> Vec<f64> {
-        let view = View {
-            buffer: buffer.clone(),
-            layout: Layout::contiguous(out.shape.clone()),
+    variant.family().launch(
+        rec,
+        Launch {
+            op: OP,
+            entry: variant.entry(),
             dtype: out.dtype,
-        };
-        decode_f64(&backend.download(&view).expect("download"), out.dtype)
-    }
-
-    /// Asserts `|got - want| <= atol + rtol·|want|` element-wise, naming the case, index and both values.
-    pub fn assert_close(case: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) {
-        assert_eq!(got.len(), want.len(), "{case}: lengths differ");
-        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-            let ok = (g - w).abs() <= atol + rtol * w.abs() || (g.is_nan() && w.is_nan());
-            assert!(ok, "{case}: index {i}: wgpu {g} vs cpu {w}");
-        }
-    }
-
-    /// Runs `op` on both backends and compares.
-    pub fn matches_cpu(
-        gpu: &WgpuBackend,
-        case: &str,
-        op: &Op,
-        inputs: &[&In],
-        out: &Meta,
-        tol: f64,
-    ) {
-        let want = run(&CpuBackend::new(), op, inputs, out);
-        let got = run(gpu, op, inputs, out);
-        assert_close(case, &got, &want, tol, tol);
-    }
+            bindings: &Bind::io(&[lhs.buffer, rhs.buffer], &output),
+            params: &params,
+            grid: Grid::Linear(groups),
+        },
+    )?;
+    Ok(output)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::check::{assert_close, download, input, random, upload, In};
     use super::*;
+    use crate::kernel_check::{self as check, assert_close, download, input, random, upload, In};
     use crate::testing::backend_or_skip;
     use wgrad_cpu::CpuBackend;
+    use wgrad_graph::DType;
     use wgrad_graph::{Layout, Op};
 
     /// f32 tolerance for k up to a few hundred: f32 accumulation against the f64 reference.

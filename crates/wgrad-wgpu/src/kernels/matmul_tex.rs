@@ -15,33 +15,37 @@
 use wgrad_graph::{Buffer, DType, Input, Meta, Result};
 
 use super::{word, words};
-use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
+use crate::dispatch::{Bind, Grid, Shader};
+use crate::engine::Recorder;
+use crate::family::{entries, Family, Launch, FLOATS, WG256};
 use crate::texture::{Size as TextureSize, Texture, TEXEL_FLOATS};
 
-/// The pack kernel (portable: no subgroups).
-pub static PACK: Shader = Shader {
-    name: "texture_pack",
-    source: include_str!("../../../../shaders/texture_pack.wgsl"),
+/// The pack kernel (portable: no subgroups): a strided `[batch, rows, cols]` view into texture layers.
+pub static PACK: Family = Family {
+    shader: Shader {
+        name: "texture_pack",
+        source: include_str!("../../shaders/texture_pack.wgsl"),
+    },
+    entries: entries!(FLOATS, WG256; "pack_rgba"),
+    subgroups: false,
+    checked: false,
 };
 
 /// The matmul kernel (needs `wgpu::Features::SUBGROUP`, 8-lane subgroups).
-pub static SHADER: Shader = Shader {
-    name: "matmul_tex",
-    source: include_str!("../../../../shaders/matmul_tex.wgsl"),
+pub static FAMILY: Family = Family {
+    shader: Shader {
+        name: "matmul_tex",
+        source: include_str!("../../shaders/matmul_tex.wgsl"),
+    },
+    entries: entries!(FLOATS, &[]; "matmul_tex"),
+    subgroups: true,
+    checked: false,
 };
 
-/// Workgroup size of `pack_rgba`.
+/// Workgroup size of `pack_rgba` (and of the `conv2d_pack.wgsl` kernels); `WG256`.
 pub const PACK_WG: u32 = 256;
 /// Rows x columns of `out` one workgroup (one subgroup) of `matmul_tex` computes.
 const BLOCK: usize = 32;
-
-/// Variants of the portable pack file, for the naga test.
-pub fn pack_variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    [DType::F32, DType::F16]
-        .into_iter()
-        .map(|d| ("pack_rgba", d, vec![("WG", PACK_WG as f64)]))
-        .collect()
-}
 
 /// Whether the adapter can run this path: subgroups of exactly 8 lanes (the tile is built on them), one
 /// storage texture and two sampled textures per stage.
@@ -138,19 +142,21 @@ impl TexGemm {
                 self.tiles_n(),
             ],
         )?;
-        rec.dispatch(Dispatch {
-            shader: &SHADER,
-            entry: "matmul_tex",
-            dtype,
-            overrides: &[],
-            bindings: &[
-                Bind::Texture(lhs),
-                Bind::Texture(rhs),
-                Bind::ReadWrite(output),
-            ],
-            params: &params,
-            grid: Grid::Linear(groups),
-        })
+        FAMILY.launch(
+            rec,
+            Launch {
+                op: OP,
+                entry: "matmul_tex",
+                dtype,
+                bindings: &[
+                    Bind::Texture(lhs),
+                    Bind::Texture(rhs),
+                    Bind::ReadWrite(output),
+                ],
+                params: &params,
+                grid: Grid::Linear(groups),
+            },
+        )
     }
 }
 
@@ -184,15 +190,17 @@ pub fn pack(rec: &mut Recorder, x: &Input, size: TextureSize) -> Result<Texture>
             l.offset,
         ],
     )?;
-    rec.dispatch(Dispatch {
-        shader: &PACK,
-        entry: "pack_rgba",
-        dtype: x.dtype,
-        overrides: &[("WG", PACK_WG as f64)],
-        bindings: &[Bind::Read(x.buffer), Bind::StorageTexture(&texture)],
-        params: &params,
-        grid: Grid::Linear(super::strided::groups(OP, texels, PACK_WG)?),
-    })?;
+    PACK.launch(
+        rec,
+        Launch {
+            op: OP,
+            entry: "pack_rgba",
+            dtype: x.dtype,
+            bindings: &[Bind::Read(x.buffer), Bind::StorageTexture(&texture)],
+            params: &params,
+            grid: Grid::Linear(super::strided::groups(OP, texels, PACK_WG)?),
+        },
+    )?;
     Ok(texture)
 }
 
@@ -226,12 +234,13 @@ pub fn matmul_tex(
 
 #[cfg(test)]
 mod tests {
-    use super::super::matmul::check::{self, assert_close, download, input, upload, In};
     use super::super::matmul::{matmul_with, Variant};
     use super::*;
+    use crate::kernel_check::{self as check, assert_close, download, input, upload, In};
     use crate::testing::backend_or_skip;
     use crate::WgpuBackend;
     use wgrad_cpu::CpuBackend;
+    use wgrad_graph::DType;
     use wgrad_graph::Op;
 
     /// Records `Variant::Texture` products of `pairs` into one execute; returns each result and the

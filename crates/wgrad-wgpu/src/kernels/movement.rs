@@ -1,31 +1,58 @@
-//! Strided copy, pad, concat and fill (`shaders/movement.wgsl`).
+//! Strided copy, pad, cat and fill (`shaders/movement.wgsl`).
 
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
 
 use super::word;
-use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
+use crate::dispatch::{Bind, Grid, Shader};
+use crate::engine::Recorder;
+use crate::family::{Entry, Family, Launch, ALL_TYPED, FLOATS_INTS, WG256};
 use crate::kernels::strided::{self, MAX_RANK};
 
-pub static SHADER: Shader = Shader {
-    name: "movement",
-    source: include_str!("../../../../shaders/movement.wgsl"),
+pub static FAMILY: Family = Family {
+    shader: Shader {
+        name: "movement",
+        source: include_str!("../../shaders/movement.wgsl"),
+    },
+    entries: &[
+        Entry {
+            name: "copy",
+            dtypes: ALL_TYPED,
+            overrides: WG256,
+        },
+        Entry {
+            name: "pad",
+            dtypes: ALL_TYPED,
+            overrides: WG256,
+        },
+        Entry {
+            name: "pad_int",
+            dtypes: FLOATS_INTS,
+            overrides: WG256,
+        },
+        Entry {
+            name: "cat",
+            dtypes: ALL_TYPED,
+            overrides: WG256,
+        },
+        Entry {
+            name: "full",
+            dtypes: FLOATS_INTS,
+            overrides: WG256,
+        },
+        Entry {
+            name: "full_int",
+            dtypes: FLOATS_INTS,
+            overrides: WG256,
+        },
+        Entry {
+            name: "full_f64",
+            dtypes: &[DType::F64],
+            overrides: WG256,
+        },
+    ],
+    subgroups: false,
+    checked: false,
 };
-
-pub const WG: u32 = 256;
-const OVERRIDES: &[(&str, f64)] = &[("WG", WG as f64)];
-
-pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    let mut v = Vec::new();
-    for dtype in [DType::F32, DType::F16, DType::I32, DType::U32] {
-        for e in ["copy", "pad", "pad_int", "concat", "full", "full_int"] {
-            v.push((e, dtype, OVERRIDES.to_vec()));
-        }
-    }
-    for e in ["copy", "pad", "concat", "full_f64"] {
-        v.push((e, DType::F64, OVERRIDES.to_vec()));
-    }
-    v
-}
 
 /// The fill value as one 32-bit word: f32 bits for floats, integer bits otherwise; and whether it is an int.
 pub fn value_word(value: f64, dtype: DType) -> (u32, bool) {
@@ -37,38 +64,39 @@ pub fn value_word(value: f64, dtype: DType) -> (u32, bool) {
     }
 }
 
+/// One launch of `entry` with an invocation per element of `numel` (bool stores as u32).
 fn run(
     rec: &mut Recorder,
-    entry: &'static str,
+    (op, entry): (&'static str, &'static str),
     dtype: DType,
-    inputs: &[&Buffer],
-    output: &Buffer,
+    [inputs, output]: [&[&Buffer]; 2],
     params: &[u32],
     numel: usize,
 ) -> Result<()> {
-    rec.dispatch(Dispatch {
-        shader: &SHADER,
-        entry,
-        dtype,
-        overrides: OVERRIDES,
-        bindings: &Bind::io(inputs, output),
-        params,
-        grid: Grid::Linear(strided::groups(entry, numel, WG)?),
-    })
+    let dtype = if dtype == DType::Bool {
+        DType::U32
+    } else {
+        dtype
+    };
+    let wg = FAMILY.workgroup_size(entry)?;
+    FAMILY.launch(
+        rec,
+        Launch {
+            op,
+            entry,
+            dtype,
+            bindings: &Bind::io(inputs, output[0]),
+            params,
+            grid: Grid::Linear(strided::groups(op, numel, wg)?),
+        },
+    )
 }
 
 pub fn copy(rec: &mut Recorder, x: Input, out: &Meta) -> Result<Buffer> {
     let buffer = rec.output(out)?;
     let params = strided::params("copy", &[x.layout], [0, 0])?;
-    run(
-        rec,
-        "copy",
-        x.dtype,
-        &[x.buffer],
-        &buffer,
-        &params,
-        out.numel(),
-    )?;
+    let io: [&[&Buffer]; 2] = [&[x.buffer], &[&buffer]];
+    run(rec, ("copy", "copy"), x.dtype, io, &params, out.numel())?;
     Ok(buffer)
 }
 
@@ -105,7 +133,8 @@ pub fn full(rec: &mut Recorder, value: f64, out: &Meta) -> Result<Buffer> {
         }
         (false, _) => "full",
     };
-    run(rec, entry, out.dtype, &[], &buffer, &params, out.numel())?;
+    let io: [&[&Buffer]; 2] = [&[], &[&buffer]];
+    run(rec, ("full", entry), out.dtype, io, &params, out.numel())?;
     Ok(buffer)
 }
 
@@ -147,11 +176,12 @@ pub fn pad(
         p[20 + d] = word("pad", "size", before[d])?;
     }
     let entry = if int { "pad_int" } else { "pad" };
-    run(rec, entry, out.dtype, &[x.buffer], &buffer, &p, out.numel())?;
+    let io: [&[&Buffer]; 2] = [&[x.buffer], &[&buffer]];
+    run(rec, ("pad", entry), out.dtype, io, &p, out.numel())?;
     Ok(buffer)
 }
 
-pub fn concat(rec: &mut Recorder, axis: usize, xs: &[Input], out: &Meta) -> Result<Buffer> {
+pub fn cat(rec: &mut Recorder, axis: usize, xs: &[Input], out: &Meta) -> Result<Buffer> {
     let buffer = rec.output(out)?;
     let dims = &out.shape.0;
     let inner: usize = dims[axis + 1..].iter().product();
@@ -168,15 +198,8 @@ pub fn concat(rec: &mut Recorder, axis: usize, xs: &[Input], out: &Meta) -> Resu
             0,
             0,
         ];
-        run(
-            rec,
-            "concat",
-            out.dtype,
-            &[x.buffer],
-            &buffer,
-            &p,
-            x.layout.numel(),
-        )?;
+        let io: [&[&Buffer]; 2] = [&[x.buffer], &[&buffer]];
+        run(rec, ("cat", "cat"), out.dtype, io, &p, x.layout.numel())?;
         start += axis_in;
     }
     Ok(buffer)

@@ -3,36 +3,29 @@
 //! Backward kernels gather over the windows containing each input element instead of scattering each
 //! window's gradient, so no atomics are needed and results do not depend on execution order.
 
-use wgrad_graph::{Buffer, DType, Error, Input, Meta, Pool2dParams, Result};
+use wgrad_graph::{Buffer, Error, Input, Meta, Pool2dParams, Result};
 
-use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
+use crate::dispatch::{Bind, Grid, Shader};
+use crate::engine::Recorder;
+use crate::family::{entries, Family, Launch, FLOATS, WG64};
 use crate::kernels::matmul::expect_rank;
 use crate::kernels::{word, words};
 
-pub static SHADER: Shader = Shader {
-    name: "pool",
-    source: include_str!("../../../../shaders/pool.wgsl"),
+/// One invocation per output element.
+pub static FAMILY: Family = Family {
+    shader: Shader {
+        name: "pool",
+        source: include_str!("../../shaders/pool.wgsl"),
+    },
+    entries: entries!(FLOATS, WG64;
+        "max_pool2d" "max_pool2d_backward" "avg_pool2d" "avg_pool2d_backward"
+    ),
+    subgroups: false,
+    checked: false,
 };
 
-/// Invocations per workgroup.
+/// Invocations per workgroup; `WG64`.
 pub const WG: u32 = 64;
-
-const ENTRIES: [&str; 4] = [
-    "max_pool2d",
-    "max_pool2d_backward",
-    "avg_pool2d",
-    "avg_pool2d_backward",
-];
-
-pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    let mut v = Vec::new();
-    for dtype in [DType::F32, DType::F16] {
-        for entry in ENTRIES {
-            v.push((entry, dtype, vec![("WG", WG as f64)]));
-        }
-    }
-    v
-}
 
 /// Checks `x [N, C, H, W]` against `y [N, C, OH, OW]` for `p` and returns `[H, W, OH, OW]`.
 fn geometry(op: &'static str, p: &Pool2dParams, x: &[usize], y: &[usize]) -> Result<[usize; 4]> {
@@ -97,15 +90,17 @@ fn launch(
         ],
     )?;
     let buffers: Vec<&Buffer> = inputs.iter().map(|i| i.buffer).collect();
-    rec.dispatch(Dispatch {
-        shader: &SHADER,
-        entry: op,
-        dtype: out.dtype,
-        overrides: &[("WG", WG as f64)],
-        bindings: &Bind::io(&buffers, &output),
-        params: &params,
-        grid: Grid::Linear(word(op, "workgroups", numel.div_ceil(WG as usize))?),
-    })?;
+    FAMILY.launch(
+        rec,
+        Launch {
+            op,
+            entry: op,
+            dtype: out.dtype,
+            bindings: &Bind::io(&buffers, &output),
+            params: &params,
+            grid: Grid::Linear(word(op, "workgroups", numel.div_ceil(WG as usize))?),
+        },
+    )?;
     Ok(output)
 }
 
@@ -182,8 +177,9 @@ pub fn avg_pool2d_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::matmul::check::{matches_cpu, In};
+    use crate::kernel_check::{matches_cpu, In};
     use crate::testing::backend_or_skip;
+    use wgrad_graph::DType;
     use wgrad_graph::{Layout, Op};
 
     /// Pooling moves values around; only the avg sums round.

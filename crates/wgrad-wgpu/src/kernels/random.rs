@@ -1,26 +1,22 @@
 //! Philox 4x32-10 random numbers (`shaders/random.wgsl`), bit-identical to `wgrad_graph::philox` for uniform.
 
-use wgrad_graph::{Buffer, DType, Meta, RandomDist, Result};
+use wgrad_graph::{Buffer, Meta, RandomDist, Result};
 
-use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
+use crate::dispatch::{Bind, Grid, Shader};
+use crate::engine::Recorder;
+use crate::family::{entries, Family, Launch, FLOATS_INTS, WG256};
 use crate::kernels::strided;
 
-pub static SHADER: Shader = Shader {
-    name: "random",
-    source: include_str!("../../../../shaders/random.wgsl"),
+/// One invocation per element; uniform is bit-equal to the CPU's Philox stream.
+pub static FAMILY: Family = Family {
+    shader: Shader {
+        name: "random",
+        source: include_str!("../../shaders/random.wgsl"),
+    },
+    entries: entries!(FLOATS_INTS, WG256; "uniform_" "normal" "bernoulli"),
+    subgroups: false,
+    checked: false,
 };
-
-pub const WG: u32 = 256;
-
-pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    let mut v = Vec::new();
-    for dtype in [DType::F32, DType::F16, DType::I32, DType::U32] {
-        for e in ["uniform_", "normal", "bernoulli"] {
-            v.push((e, dtype, vec![("WG", WG as f64)]));
-        }
-    }
-    v
-}
 
 /// `uniform < p` ⇔ `(x0 >> 8) < ceil(p · 2²⁴)`, since uniform = (x0 >> 8) · 2⁻²⁴ exactly.
 pub fn bernoulli_threshold(p: f64) -> u32 {
@@ -51,14 +47,17 @@ pub fn random(
         0,
     ];
     let buffer = rec.output(out)?;
-    rec.dispatch(Dispatch {
-        shader: &SHADER,
-        entry,
-        dtype: out.dtype,
-        overrides: &[("WG", WG as f64)],
-        bindings: &Bind::io(&[], &buffer),
-        params: &params,
-        grid: Grid::Linear(strided::groups(entry, numel, WG)?),
-    })?;
+    let wg = FAMILY.workgroup_size(entry)?;
+    FAMILY.launch(
+        rec,
+        Launch {
+            op: "random",
+            entry,
+            dtype: out.dtype,
+            bindings: &Bind::io(&[], &buffer),
+            params: &params,
+            grid: Grid::Linear(strided::groups(entry, numel, wg)?),
+        },
+    )?;
     Ok(buffer)
 }

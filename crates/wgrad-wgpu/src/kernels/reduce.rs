@@ -3,15 +3,21 @@
 use wgrad_graph::{Buffer, DType, Error, Input, Meta, ReduceOp, Result, Shape};
 
 use super::word;
-use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
+use crate::dispatch::{Bind, Grid, Shader};
+use crate::engine::Recorder;
+use crate::family::{entries, Family, Launch, ALL_TYPED, WG256};
 use crate::kernels::strided::coalesce;
 
-pub static SHADER: Shader = Shader {
-    name: "reduce",
-    source: include_str!("../../../../shaders/reduce.wgsl"),
+/// One workgroup per output (or per output chunk), a tree reduction in workgroup memory.
+pub static FAMILY: Family = Family {
+    shader: Shader {
+        name: "reduce",
+        source: include_str!("../../shaders/reduce.wgsl"),
+    },
+    entries: entries!(ALL_TYPED, WG256;"sum" "max_" "min_" "argmax" "argmin"),
+    subgroups: false,
+    checked: false,
 };
-
-pub const WG: u32 = 256;
 /// Most kept (and, separately, reduced) dims after coalescing.
 pub const MAX_GROUP_RANK: usize = 4;
 /// A sum/max/min with fewer outputs than this over more than [`SPLIT_MIN_RED`] reduced elements is split into
@@ -30,16 +36,6 @@ pub fn entry(op: ReduceOp) -> &'static str {
         ReduceOp::ArgMax => "argmax",
         ReduceOp::ArgMin => "argmin",
     }
-}
-
-pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    let mut v = Vec::new();
-    for dtype in [DType::F32, DType::F16, DType::I32, DType::U32, DType::F64] {
-        for op in ReduceOp::ALL {
-            v.push((entry(op), dtype, vec![("WG", WG as f64)]));
-        }
-    }
-    v
 }
 
 fn group(
@@ -105,15 +101,17 @@ fn dispatch(
         p[16 + d] = word(name, "size", rs[d])?;
         p[20 + d] = word(name, "size", rst[d])?;
     }
-    rec.dispatch(Dispatch {
-        shader: &SHADER,
-        entry: entry(op),
-        dtype,
-        overrides: &[("WG", WG as f64)],
-        bindings: &Bind::io(&[x], out),
-        params: &p,
-        grid: Grid::Linear(word(name, "size", groups)?),
-    })
+    FAMILY.launch(
+        rec,
+        Launch {
+            op: name,
+            entry: entry(op),
+            dtype,
+            bindings: &Bind::io(&[x], out),
+            params: &p,
+            grid: Grid::Linear(word(name, "size", groups)?),
+        },
+    )
 }
 
 /// Reduces `x` over `axes` into a fresh buffer for `out`.

@@ -4,41 +4,31 @@
 //! workgroup (tree reduction in workgroup memory, for long rows) or by one invocation (`*_small`, for short
 //! rows and for software adapters, where barriers are coroutine switches).
 
-use wgrad_graph::{Buffer, DType, Error, Input, Meta, Result};
+use wgrad_graph::{Buffer, Error, Input, Meta, Result};
 
-use crate::engine::{Bind, Dispatch, Grid, Recorder, Shader};
+use crate::dispatch::{Bind, Grid, Shader};
+use crate::engine::Recorder;
+use crate::family::{entries, Family, Launch, FLOATS, WG64};
 use crate::kernels::{word, words};
 
-pub static SHADER: Shader = Shader {
-    name: "softmax",
-    source: include_str!("../../../../shaders/softmax.wgsl"),
+/// Rows reduced by one workgroup (tree reduction in workgroup memory) or, `*_small`, by one invocation.
+pub static FAMILY: Family = Family {
+    shader: Shader {
+        name: "softmax",
+        source: include_str!("../../shaders/softmax.wgsl"),
+    },
+    entries: entries!(FLOATS, WG64;
+        "softmax" "log_softmax" "softmax_backward" "log_softmax_backward"
+        "softmax_small" "log_softmax_small" "softmax_backward_small" "log_softmax_backward_small"
+    ),
+    subgroups: false,
+    checked: false,
 };
 
-/// Invocations per workgroup (a power of two: the tree reduction halves it).
+/// Invocations per workgroup (a power of two: the tree reduction halves it); `WG64`.
 pub const WG: u32 = 64;
 /// Rows up to this long take the one-invocation-per-row kernels.
 pub const SMALL_AXIS: usize = 64;
-
-const ENTRIES: [&str; 8] = [
-    "softmax",
-    "log_softmax",
-    "softmax_backward",
-    "log_softmax_backward",
-    "softmax_small",
-    "log_softmax_small",
-    "softmax_backward_small",
-    "log_softmax_backward_small",
-];
-
-pub fn variants() -> Vec<(&'static str, DType, Vec<(&'static str, f64)>)> {
-    let mut v = Vec::new();
-    for dtype in [DType::F32, DType::F16] {
-        for entry in ENTRIES {
-            v.push((entry, dtype, vec![("WG", WG as f64)]));
-        }
-    }
-    v
-}
 
 /// `[outer, axis, inner]` of `x` split at `axis`, checked contiguous.
 fn geometry(op: &'static str, axis: usize, x: &Input, out: &Meta) -> Result<[usize; 3]> {
@@ -65,7 +55,7 @@ fn geometry(op: &'static str, axis: usize, x: &Input, out: &Meta) -> Result<[usi
 
 /// The entry for (forward/backward, log, small).
 fn entry(backward: bool, log: bool, small: bool) -> &'static str {
-    ENTRIES[usize::from(log) + 2 * usize::from(backward) + 4 * usize::from(small)]
+    FAMILY.entries[usize::from(log) + 2 * usize::from(backward) + 4 * usize::from(small)].name
 }
 
 fn launch(
@@ -90,15 +80,17 @@ fn launch(
     let dy_off = inputs.get(1).map_or(0, |i| i.layout.offset);
     let params = words(op, &[rows, g[1], g[2], inputs[0].layout.offset, dy_off])?;
     let buffers: Vec<&Buffer> = inputs.iter().map(|i| i.buffer).collect();
-    rec.dispatch(Dispatch {
-        shader: &SHADER,
-        entry: entry(backward, log, small),
-        dtype: out.dtype,
-        overrides: &[("WG", WG as f64)],
-        bindings: &Bind::io(&buffers, &output),
-        params: &params,
-        grid: Grid::Linear(word(op, "workgroups", groups)?),
-    })?;
+    FAMILY.launch(
+        rec,
+        Launch {
+            op,
+            entry: entry(backward, log, small),
+            dtype: out.dtype,
+            bindings: &Bind::io(&buffers, &output),
+            params: &params,
+            grid: Grid::Linear(word(op, "workgroups", groups)?),
+        },
+    )?;
     Ok(output)
 }
 
@@ -138,8 +130,9 @@ pub fn softmax_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::matmul::check::{matches_cpu, In};
+    use crate::kernel_check::{matches_cpu, In};
     use crate::testing::backend_or_skip;
+    use wgrad_graph::DType;
     use wgrad_graph::{Layout, Op};
 
     /// f32 tolerance: exp/log in f32 against the f64 reference.

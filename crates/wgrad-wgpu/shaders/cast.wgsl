@@ -1,18 +1,14 @@
-// unary.wgsl: elementwise functions of one strided input, and dtype casts.
+// cast.wgsl: dtype conversions of one strided input into a contiguous output of type T.
 //
-// Entry points: neg exp_ log_ sqrt_ rsqrt recip abs_ sign_ sin_ cos_ tanh_ sigmoid relu (wgrad_graph::UnaryOp names;
-//   a trailing `_` where the name is a WGSL builtin, which a module-scope declaration would shadow),
-//   cast_from_f32 cast_from_f16 cast_from_bf16 cast_from_i32 cast_from_u32 (to T),
+// Entry points: cast_from_f32 cast_from_f16 cast_from_bf16 cast_from_i32 cast_from_u32 (to T),
 //   cast_from_f32_to_bool cast_from_f16_to_bool cast_from_bf16_to_bool cast_from_i32_to_bool cast_from_u32_to_bool.
+//   Float → int truncates toward zero (WGSL's conversion); → bool is `x != 0`.
 // Bindings (group 0):
-//   0  read        x: array<T>     input, strided by params (unary ops)
-//   0  read        xw: array<u32>  input as raw 32-bit words (casts: f16/bf16 are two per word)
+//   0  read        xw: array<u32>  the input as raw 32-bit words (f16/bf16 are two per word)
 //   1  read_write  out: array<T>   contiguous output, params.numel elements
 //   2  uniform     params: Params  numel, rank, coalesced shape and the input's offset/strides
 // Overrides: WG (workgroup size, default 256, at most max_compute_invocations_per_workgroup).
-// Element type: the line `alias T = f32;` becomes f16 (with `enable f16;`), i32 or u32 (u32 also stores bool),
-// or f64 for neg, abs_, sign_ and relu (the others compute in f32; see kernels::refuse_f64).
-// Float math runs in f32 (`T(exp(f32(v)))`), so the module validates for every T and f16 keeps f32 accuracy.
+// Element type: the line `alias T = f32;` becomes f16 (with `enable f16;`), i32 or u32 (u32 also stores bool).
 // Grid: Grid::Linear(ceil(numel / WG)), folded to 2-D by the engine: index = (wid.x + wid.y * nwg.x) * WG + lid.
 
 alias T = f32;
@@ -29,7 +25,6 @@ struct Params {
     strides: array<vec4<u32>, 6>,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<T>;
 @group(0) @binding(0) var<storage, read> xw: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<T>;
 @group(0) @binding(2) var<uniform> params: Params;
@@ -55,119 +50,10 @@ fn pos(k: u32, i: u32) -> u32 {
     return p;
 }
 
-fn load(i: u32) -> T {
-    return x[pos(0u, i)];
-}
-
-fn f(v: T) -> f32 {
-    return f32(v);
-}
-
-// T(0) - v wraps for u32 like Rust's wrapping_neg; `-v` would not validate for u32.
-fn neg_of(v: T) -> T {
-    return T(0) - v;
-}
-
-fn sign_of(v: T) -> T {
-    return select(T(0), T(1), v > T(0)) - select(T(0), T(1), v < T(0));
-}
-
 // Half p % 2 of a word holding two f16 values.
 fn half_of(v: u32, p: u32) -> f32 {
     let h = unpack2x16float(v);
     return select(h.x, h.y, p % 2u == 1u);
-}
-
-@compute @workgroup_size(WG)
-fn neg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = neg_of(load(i));
-}
-
-@compute @workgroup_size(WG)
-fn exp_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = T(exp(f(load(i))));
-}
-
-@compute @workgroup_size(WG)
-fn log_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = T(log(f(load(i))));
-}
-
-@compute @workgroup_size(WG)
-fn sqrt_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = T(sqrt(f(load(i))));
-}
-
-@compute @workgroup_size(WG)
-fn rsqrt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = T(1.0 / sqrt(f(load(i))));
-}
-
-@compute @workgroup_size(WG)
-fn recip(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = T(1.0 / f(load(i)));
-}
-
-@compute @workgroup_size(WG)
-fn abs_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = abs(load(i));
-}
-
-@compute @workgroup_size(WG)
-fn sign_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = sign_of(load(i));
-}
-
-@compute @workgroup_size(WG)
-fn sin_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = T(sin(f(load(i))));
-}
-
-@compute @workgroup_size(WG)
-fn cos_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = T(cos(f(load(i))));
-}
-
-// tanh saturates to ±1 in f32 beyond |x| = 9; clamping avoids the exp overflow (NaN) some drivers hit.
-@compute @workgroup_size(WG)
-fn tanh_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = T(tanh(clamp(f(load(i)), -15.0, 15.0)));
-}
-
-@compute @workgroup_size(WG)
-fn sigmoid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = T(1.0 / (1.0 + exp(-f(load(i)))));
-}
-
-@compute @workgroup_size(WG)
-fn relu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear(wid, nwg, lid);
-    if i >= params.numel { return; }
-    out[i] = max(load(i), T(0));
 }
 
 // ---- casts: the input is read as raw words, so one module per output type serves every input type ----

@@ -1,16 +1,16 @@
 // movement.wgsl: data movement into fresh contiguous outputs.
 //
-// Entry points: copy (strided view -> contiguous), pad / pad_int, concat (one dispatch per input), full / full_int / full_f64.
+// Entry points: copy (strided view -> contiguous), pad / pad_int, cat (one dispatch per input), full / full_int / full_f64.
 //   `_int` variants take their value as a 32-bit integer word (i32 or u32 bits, bool 0/1) instead of f32 bits.
 // Bindings (group 0):
 //   copy:        0 read x: array<T> (strided) | 1 read_write out: array<T> | 2 uniform params: Params
 //   pad, pad_int: 0 read x: array<T> (contiguous from pparams.offset) | 1 read_write out | 2 uniform pparams: PadParams
-//   concat:      0 read x: array<T> (contiguous from cparams.offset) | 1 read_write out | 2 uniform cparams: ConcatParams
+//   cat:         0 read x: array<T> (contiguous from cparams.offset) | 1 read_write out | 2 uniform cparams: CatParams
 //   full, full_int, full_f64: 0 read_write fout: array<T> | 1 uniform params: Params (numel, s0 = value; full_f64: s0, s1, shape[0].x)
 // Overrides: WG (workgroup size, default 256).
 // Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32, u32 (bool) or f64 (copy, pad with a
-// value exact in f32, concat, full_f64: the fill value as the exact sum of three f32 words).
-// Grid: Grid::Linear(ceil(numel / WG)) over output elements (concat: over the input's elements).
+// value exact in f32, cat, full_f64: the fill value as the exact sum of three f32 words).
+// Grid: Grid::Linear(ceil(numel / WG)) over output elements (cat: over the input's elements).
 
 alias T = f32;
 
@@ -39,7 +39,7 @@ struct PadParams {
 
 // The input viewed as [outer, axis_in, inner] lands at [outer, start .. start + axis_in, inner] of an output
 // [outer, axis_out, inner].
-struct ConcatParams {
+struct CatParams {
     numel: u32,
     inner: u32,
     axis_in: u32,
@@ -54,7 +54,7 @@ struct ConcatParams {
 @group(0) @binding(1) var<storage, read_write> out: array<T>;
 @group(0) @binding(2) var<uniform> params: Params;
 @group(0) @binding(2) var<uniform> pparams: PadParams;
-@group(0) @binding(2) var<uniform> cparams: ConcatParams;
+@group(0) @binding(2) var<uniform> cparams: CatParams;
 
 @group(0) @binding(0) var<storage, read_write> fout: array<T>;
 @group(0) @binding(1) var<uniform> fparams: Params;
@@ -122,7 +122,7 @@ fn pad_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 }
 
 @compute @workgroup_size(WG)
-fn concat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn cat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = linear(wid, nwg, lid);
     if i >= cparams.numel { return; }
     let r = i % cparams.inner;
