@@ -23,8 +23,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wgrad::graph::{Layout, View};
 use wgrad::nn::{
-    cross_entropy, Activation, AdamConfig, Conv2dConfig, Flatten, LinearConfig, MaxPool2d, Module,
-    Optimizer, Sequential, SgdConfig,
+    cross_entropy, Activation, AdamConfig, Conv2dConfig, Flatten, Forward, LinearConfig, MaxPool2d,
+    Module, Optimizer, Sequential, SgdConfig,
 };
 use wgrad::{DType, Device, Result, Tensor};
 
@@ -135,12 +135,12 @@ fn w2(dev: &Device, p: Policy) -> Result<()> {
         .add(LinearConfig::new(512, 512).init(dev)?)
         .add(Activation::Relu)
         .add(LinearConfig::new(512, 10).init(dev)?);
-    let mut opt = Optimizer::new(model.params(), SgdConfig::new(0.01));
+    let mut opt = Optimizer::new(model.parameters(), SgdConfig::new(0.01));
     let x = randn(&[batch, 784], dev)?;
     let y = labels(batch, dev)?;
     let s = measure(p, || {
         let loss = cross_entropy(&model.forward(&x)?, &y)?;
-        let l = opt.step(&loss)?.item()?;
+        let l = opt.backward_step(&loss)?.item()?;
         assert!(l.is_finite(), "loss {l}");
         Ok(())
     })?;
@@ -166,12 +166,12 @@ fn w3(dev: &Device, p: Policy) -> Result<()> {
         .add(LinearConfig::new(9216, 128).init(dev)?)
         .add(Activation::Relu)
         .add(LinearConfig::new(128, 10).init(dev)?);
-    let mut opt = Optimizer::new(model.params(), AdamConfig::default());
+    let mut opt = Optimizer::new(model.parameters(), AdamConfig::default());
     let x = randn(&[batch, 1, 28, 28], dev)?;
     let y = labels(batch, dev)?;
     let s = measure(p, || {
         let loss = cross_entropy(&model.forward(&x)?, &y)?;
-        let l = opt.step(&loss)?.item()?;
+        let l = opt.backward_step(&loss)?.item()?;
         assert!(l.is_finite(), "loss {l}");
         Ok(())
     })?;

@@ -3,7 +3,8 @@
 //! The README below is compiled as a doctest, so its example stays true.
 #![doc = include_str!("../README.md")]
 
-pub mod models;
+// `#[derive(Module)]` names this crate `::wgrad`, also inside it
+extern crate self as wgrad;
 
 pub use wgrad_cpu as cpu;
 pub use wgrad_data as data;

@@ -10,11 +10,15 @@ mod common;
 
 use common::mismatch;
 use common::tolerance::TRAINING;
+#[path = "../examples/mnist/models.rs"]
+#[allow(dead_code)]
+mod models;
+
+use models::{batch_tensors, CnnConfig, MlpConfig, ModelConfig};
 use wgrad::data::{Loader, LoaderConfig, Mnist};
-use wgrad::models::{batch_tensors, CnnConfig, MlpConfig, ModelConfig};
 use wgrad::nn::{
-    cross_entropy, AdamConfig, AdamWConfig, Module, Optimizer, OptimizerState, Sequential,
-    UpdateRule,
+    cross_entropy, AdamConfig, AdamWConfig, Forward, Module, Optimizer, OptimizerState,
+    Sequential, UpdateRule,
 };
 use wgrad::Device;
 
@@ -33,7 +37,7 @@ fn gpu() -> Option<Device> {
 
 /// Every parameter, buffer and optimizer slot, by name, as f64.
 fn snapshot(model: &Sequential, opt: &dyn OptimizerState) -> Vec<(String, Vec<f64>)> {
-    let named = model.named_params();
+    let named = model.state();
     let mut out: Vec<(String, Vec<f64>)> = named
         .iter()
         .map(|(n, p)| (n.clone(), p.tensor().to_f64_vec().expect("readback")))
@@ -50,7 +54,7 @@ fn snapshot(model: &Sequential, opt: &dyn OptimizerState) -> Vec<(String, Vec<f6
 }
 
 /// `model` after `STEPS` steps with `rule` on the first bundled digits; returns its snapshot.
-fn train<R: UpdateRule + Clone>(
+fn train<R: UpdateRule + Clone + 'static>(
     model: &Sequential,
     rule: &R,
     dev: &Device,
@@ -62,30 +66,32 @@ fn train<R: UpdateRule + Clone>(
         ..Default::default()
     };
     let loader = Loader::new(&data, cfg).expect("loader");
-    let mut opt = Optimizer::new(model.params(), rule.clone());
+    let mut opt = Optimizer::new(model.parameters(), rule.clone());
     dev.manual_seed(99);
     for batch in loader.epoch(0).take(STEPS) {
         let (x, y) = batch_tensors(&batch, dev).expect("batch");
         let loss = cross_entropy(&model.forward(&x).expect("forward"), &y).expect("loss");
-        opt.step(&loss).expect("step");
+        opt.zero_grad();
+        loss.backward().expect("backward");
+        opt.step().expect("step");
     }
     snapshot(model, &opt)
 }
 
 /// Builds `config` on the CPU (seeded), copies it into a model built on `gpu`, trains both, compares.
-fn check<R: UpdateRule + Clone>(config: &ModelConfig, rule: R, gpu: &Device) {
+fn check<R: UpdateRule + Clone + 'static>(config: &ModelConfig, rule: R, gpu: &Device) {
     let cpu = own_cpu();
     cpu.manual_seed(7);
     let on_cpu = config.build(&cpu).expect("cpu model");
     let on_gpu = config.build(gpu).expect("gpu model");
-    for ((name, a), (_, b)) in on_cpu.named_params().iter().zip(on_gpu.named_params()) {
+    for ((name, a), (_, b)) in on_cpu.state().iter().zip(on_gpu.state()) {
         let copy = a.tensor().to_device(gpu).expect("copy");
         b.set(&copy).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     let initial: Vec<Vec<f64>> = on_cpu
-        .params()
+        .state()
         .iter()
-        .map(|p| p.tensor().to_f64_vec().expect("readback"))
+        .map(|(_, p)| p.tensor().to_f64_vec().expect("readback"))
         .collect();
     let expected = train(&on_cpu, &rule, &cpu);
     let actual = train(&on_gpu, &rule, gpu);
@@ -110,7 +116,7 @@ fn check<R: UpdateRule + Clone>(config: &ModelConfig, rule: R, gpu: &Device) {
         }
     }
     // The steps did something: every trainable tensor moved away from its (shared) initial value.
-    for ((p, init), (name, after)) in on_cpu.params().iter().zip(&initial).zip(&expected) {
+    for (((_, p), init), (name, after)) in on_cpu.state().iter().zip(&initial).zip(&expected) {
         if p.is_trainable() {
             assert_ne!(init, after, "{name} did not change in {STEPS} steps");
         }

@@ -14,7 +14,7 @@ use common::tolerance::{gradient, TRAINING};
 use wgrad::graph::fuse::MAX_LEAVES;
 use wgrad::graph::{Backend, Buffer, DType, Kernel, Meta, Op, Schedule, View};
 use wgrad::nn::{
-    cross_entropy, Activation, AdamConfig, LinearConfig, Module, Optimizer, Sequential,
+    cross_entropy, Forward, Activation, AdamConfig, LinearConfig, Module, Optimizer, Sequential,
 };
 use wgrad::{Device, Result, Tensor};
 
@@ -254,15 +254,15 @@ fn training_steps_are_unchanged_by_fusion() {
             .add(LinearConfig::new(12, 16).init(dev).unwrap())
             .add(Activation::Relu)
             .add(LinearConfig::new(16, 3).init(dev).unwrap());
-        let mut opt = Optimizer::new(model.params(), AdamConfig::default());
+        let mut opt = Optimizer::new(model.parameters(), AdamConfig::default());
         let x = randn(&[8, 12], 9, dev);
         let y = Tensor::from_vec(vec![0i32, 1, 2, 1, 0, 2, 2, 1], [8], dev).unwrap();
         for _ in 0..3 {
             let loss = cross_entropy(&model.forward(&x).unwrap(), &y).unwrap();
-            opt.step(&loss).unwrap();
+            opt.backward_step(&loss).unwrap();
         }
         model
-            .params()
+            .parameters()
             .iter()
             .map(|p| p.tensor().to_f64_vec().unwrap())
             .collect()

@@ -7,10 +7,14 @@
 //! optimizer, loader or evaluation cannot reach (chance is 10%) but every sane seed does.
 
 use wgrad::data::{Loader, LoaderConfig, Mnist};
-use wgrad::models::{batch_tensors, predict, MlpConfig, ModelConfig};
+#[path = "../examples/mnist/models.rs"]
+#[allow(dead_code)]
+mod models;
+
+use models::{batch_tensors, predict, MlpConfig, ModelConfig};
 use wgrad::nn::{
-    accuracy, checkpoint, cross_entropy, AdamConfig, LrSchedule, Module, OneCycleLr, Optimizer,
-    Sequential,
+    accuracy, checkpoint, cross_entropy, AdamConfig, Forward, LrSchedule, Module, OneCycleLr,
+    Optimizer, Sequential,
 };
 use wgrad::Device;
 
@@ -42,14 +46,18 @@ fn train(config: &ModelConfig, train: &Mnist, dev: &Device) -> Sequential {
     };
     let loader = Loader::new(train, cfg).expect("loader");
     let schedule = OneCycleLr::new(5e-3, EPOCHS * loader.len());
-    let mut opt = Optimizer::new(model.params(), AdamConfig::default());
+    let mut opt = Optimizer::new(model.parameters(), AdamConfig::default());
     let mut step = 0;
     for epoch in 0..EPOCHS {
         for batch in loader.epoch(epoch) {
             let (x, y) = batch_tensors(&batch, dev).expect("batch");
             let loss = cross_entropy(&model.forward(&x).expect("forward"), &y).expect("loss");
             opt.set_lr(schedule.lr(step));
-            let loss = opt.step(&loss).expect("step").item().expect("loss value");
+            let loss = opt
+                .backward_step(&loss)
+                .expect("step")
+                .item()
+                .expect("loss value");
             assert!(loss.is_finite(), "loss {loss} at step {step}");
             step += 1;
         }

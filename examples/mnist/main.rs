@@ -4,9 +4,10 @@
 //! 2,000 test) on the best adapter wgrad finds, then prints the test accuracy and the confusion matrix, and
 //! writes a checkpoint and a plot of the training curves under `target/mnist/`. `--help` lists the options.
 //!
-//! The parts: `train` runs epochs (one realize per step, see `wgrad_nn::Optimizer::step`), `report` prints
-//! tables, `plot` draws the curves into a PNG with a tiny rasterizer of its own.
+//! The parts: `models` the two networks and their recipes, `train` runs epochs (one realize per step, see
+//! `wgrad::nn::Optimizer::backward_step`), `report` prints tables, `plot` draws the curves into a PNG.
 
+mod models;
 mod plot;
 mod report;
 mod train;
@@ -15,8 +16,9 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use models::{ModelConfig, Recipe};
 use wgrad::data::Mnist;
-use wgrad::models::{ModelConfig, Recipe};
+use wgrad::nn::{AdamConfig, AdamWConfig, SgdConfig, UpdateRule};
 use wgrad::Device;
 
 /// The example's error type: wgrad's errors, I/O and PNG encoding errors all fit.
@@ -46,6 +48,26 @@ pub enum OptimizerKind {
     Adam,
     /// Adam with decoupled weight decay 0.01.
     Adamw,
+}
+
+impl OptimizerKind {
+    /// The update rule, chosen at run time.
+    pub fn rule(self, lr: f64) -> Box<dyn UpdateRule> {
+        match self {
+            OptimizerKind::Sgd => Box::new(SgdConfig {
+                momentum: 0.9,
+                ..SgdConfig::new(lr)
+            }),
+            OptimizerKind::Adam => Box::new(AdamConfig {
+                lr,
+                ..Default::default()
+            }),
+            OptimizerKind::Adamw => Box::new(AdamWConfig {
+                lr,
+                ..Default::default()
+            }),
+        }
+    }
 }
 
 /// Train an MLP or a CNN on MNIST with wgrad.

@@ -6,13 +6,13 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use wgrad::data::{Loader, LoaderConfig, Mnist};
-use wgrad::models::{batch_tensors, predict, ModelConfig, Recipe, CLASSES};
 use wgrad::nn::{
-    accuracy, checkpoint, cross_entropy, Adam, AdamConfig, AdamW, AdamWConfig, ConfusionMatrix,
-    LrSchedule, Module, OneCycleLr, Optimizer, OptimizerState, Param, Sequential, Sgd, SgdConfig,
+    accuracy, checkpoint, cross_entropy, ConfusionMatrix, Forward, LrSchedule, Module, OneCycleLr,
+    Optimizer, Sequential,
 };
-use wgrad::{Device, Tensor};
+use wgrad::Device;
 
+use crate::models::{batch_tensors, predict, ModelConfig, Recipe, CLASSES};
 use crate::{BoxResult, OptimizerKind};
 
 /// Batch size for evaluation: larger than training batches, since there is no backward pass to hold.
@@ -44,76 +44,6 @@ pub struct RunState {
     pub history: Vec<EpochStats>,
 }
 
-/// The three update rules behind one type, so the run is not generic over the rule.
-#[derive(Debug)]
-enum AnyOptimizer {
-    Sgd(Sgd),
-    Adam(Adam),
-    AdamW(AdamW),
-}
-
-impl AnyOptimizer {
-    fn new(kind: OptimizerKind, params: Vec<Param>, lr: f64) -> Self {
-        match kind {
-            OptimizerKind::Sgd => AnyOptimizer::Sgd(Optimizer::new(
-                params,
-                SgdConfig {
-                    momentum: 0.9,
-                    ..SgdConfig::new(lr)
-                },
-            )),
-            OptimizerKind::Adam => AnyOptimizer::Adam(Optimizer::new(
-                params,
-                AdamConfig {
-                    lr,
-                    ..Default::default()
-                },
-            )),
-            OptimizerKind::Adamw => AnyOptimizer::AdamW(Optimizer::new(
-                params,
-                AdamWConfig {
-                    lr,
-                    ..Default::default()
-                },
-            )),
-        }
-    }
-
-    fn state(&self) -> &dyn OptimizerState {
-        match self {
-            AnyOptimizer::Sgd(o) => o,
-            AnyOptimizer::Adam(o) => o,
-            AnyOptimizer::AdamW(o) => o,
-        }
-    }
-
-    fn state_mut(&mut self) -> &mut dyn OptimizerState {
-        match self {
-            AnyOptimizer::Sgd(o) => o,
-            AnyOptimizer::Adam(o) => o,
-            AnyOptimizer::AdamW(o) => o,
-        }
-    }
-
-    /// Sets the learning rate, then backward + update + `extra`, realized together (one submit).
-    fn step_with(&mut self, lr: f64, loss: &Tensor, extra: &[&Tensor]) -> wgrad::Result<Tensor> {
-        match self {
-            AnyOptimizer::Sgd(o) => {
-                o.set_lr(lr);
-                o.step_with(loss, extra)
-            }
-            AnyOptimizer::Adam(o) => {
-                o.set_lr(lr);
-                o.step_with(loss, extra)
-            }
-            AnyOptimizer::AdamW(o) => {
-                o.set_lr(lr);
-                o.step_with(loss, extra)
-            }
-        }
-    }
-}
-
 /// The end of a run: its curves and the final evaluation on the test set.
 #[derive(Debug)]
 pub struct Outcome {
@@ -126,7 +56,7 @@ pub struct Outcome {
 pub struct Run {
     pub state: RunState,
     model: Sequential,
-    opt: AnyOptimizer,
+    opt: Optimizer,
 }
 
 /// The device's random stream for `epoch`: reseeding per epoch makes the dropout masks of a resumed run the
@@ -146,7 +76,7 @@ impl Run {
     ) -> BoxResult<Run> {
         dev.manual_seed(seed);
         let net = model.build(dev)?;
-        let opt = AnyOptimizer::new(optimizer, net.params(), recipe.max_lr);
+        let opt = Optimizer::new(net.parameters(), optimizer.rule(recipe.max_lr));
         let state = RunState {
             model,
             optimizer,
@@ -166,8 +96,8 @@ impl Run {
     pub fn resume(path: &Path, epochs: Option<usize>, dev: &Device) -> BoxResult<Run> {
         let mut state: RunState = checkpoint::load_config(path)?;
         let net = state.model.build(dev)?;
-        let mut opt = AnyOptimizer::new(state.optimizer, net.params(), state.recipe.max_lr);
-        checkpoint::load(path, &net, Some(opt.state_mut()))?;
+        let mut opt = Optimizer::new(net.parameters(), state.optimizer.rule(state.recipe.max_lr));
+        checkpoint::load(path, &net, Some(&mut opt))?;
         if let Some(e) = epochs {
             state.recipe.epochs = e;
         }
@@ -216,7 +146,7 @@ impl Run {
             print_epoch(&stats, recipe.epochs);
             self.state.history.push(stats);
             self.state.epochs_done = epoch + 1;
-            checkpoint::save(save, &self.model, Some(self.opt.state()), &self.state)?;
+            checkpoint::save(save, &self.model, Some(&self.opt), &self.state)?;
             last = Some((predicted, actual));
         }
         let (predicted, actual) = match last {
@@ -250,7 +180,8 @@ impl Run {
             // The loss and the predicted classes are realized with the update: one schedule per step,
             // then two small readbacks (a realize of `argmax(logits)` afterwards would be a second pass).
             let predicted = logits.argmax(-1, false)?;
-            loss_sum += self.opt.step_with(lr, &loss, &[&predicted])?.item()?;
+            self.opt.set_lr(lr);
+            loss_sum += self.opt.backward_step_with(&loss, &[&predicted])?.item()?;
             hits += predicted
                 .to_vec::<i32>()?
                 .iter()

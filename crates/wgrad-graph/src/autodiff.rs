@@ -137,8 +137,12 @@ impl Tensor {
     }
 
     /// [`Tensor::backward`] with an explicit seed gradient (for non-scalar outputs).
+    ///
+    /// `self` is computed by the next realize on its device, whatever it realizes (see
+    /// [`crate::realize::defer`]): reading the loss after `opt.step()` costs no second pass.
     pub fn backward_with(&self, seed: Option<&Tensor>) -> Result<()> {
         let (grads, order) = propagate(self, seed)?;
+        crate::realize::defer(self);
         let leaves = order
             .into_iter()
             .filter(|t| *t.op() == Op::Leaf && t.requires_grad());

@@ -4,7 +4,9 @@
 //! input's buffer and launch nothing. Kernels that cannot read strided data get a `copy` in front. Each slot
 //! is released after the last step that reads it, so a backend can reuse its memory within the same run.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 
 use crate::buffer::{Buffer, View};
 use crate::dtype::{DType, Element};
@@ -12,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::op::{Meta, Op};
 use crate::schedule::{Arg, Kernel, Schedule, Slot, Step};
 use crate::shape::Layout;
-use crate::tensor::Tensor;
+use crate::tensor::{Node, Tensor};
 
 /// Where a value sits while the schedule is built.
 #[derive(Clone)]
@@ -213,7 +215,53 @@ fn pending_in_order(targets: &[&Tensor]) -> Vec<(Tensor, Vec<Tensor>)> {
     order
 }
 
-/// Computes the values of `targets` in one schedule (on the GPU: one command encoder, one submit).
+thread_local! {
+    /// Values this thread asked to compute with the next realize on their device (see [`defer`]).
+    static DEFERRED: RefCell<Vec<Weak<Node>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Asks for `t` to be computed by the next [`realize`] on its device from this thread, whatever that
+/// realize's targets are. Nothing is kept alive: a deferred value that is dropped first is not computed.
+///
+/// What defers: `backward` its loss (so `loss.backward()?; opt.step()?; loss.item()` computes the loss in
+/// the step's schedule, not in a second pass over the graph), and layers the new values of their buffers
+/// (batch-norm running statistics), which would otherwise pile up as a pending graph.
+pub fn defer(t: &Tensor) {
+    if t.is_realized() {
+        return;
+    }
+    DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.len() >= 64 {
+            d.retain(|w| w.strong_count() > 0);
+        }
+        d.push(Arc::downgrade(&t.node));
+    });
+}
+
+/// The deferred values of `device` that are still alive and pending; they leave the list.
+fn take_deferred(device: &crate::device::Device) -> Vec<Tensor> {
+    DEFERRED.with(|d| {
+        let mut taken = Vec::new();
+        d.borrow_mut().retain(|w| {
+            let Some(node) = w.upgrade() else {
+                return false;
+            };
+            if !node.device.same(device) {
+                return true;
+            }
+            let t = Tensor { node };
+            if !t.is_realized() {
+                taken.push(t);
+            }
+            false
+        });
+        taken
+    })
+}
+
+/// Computes the values of `targets` in one schedule (on the GPU: one command encoder, one submit), together
+/// with the values [`defer`]red on their device.
 ///
 /// Only the targets keep their buffers; intermediate values are freed as soon as possible, and computed
 /// again if realized later. Realize together what you need together (the loss and the new parameters).
@@ -222,6 +270,7 @@ pub fn realize(targets: &[&Tensor]) -> Result<()> {
         return Ok(());
     };
     let device = first.device().clone();
+    let deferred = take_deferred(&device);
     if let Some(t) = targets.iter().find(|t| !t.device().same(&device)) {
         return Err(Error::DeviceMismatch {
             op: "realize",
@@ -229,11 +278,16 @@ pub fn realize(targets: &[&Tensor]) -> Result<()> {
             rhs: t.device().name(),
         });
     }
-    let pending: Vec<&Tensor> = targets
+    let mut pending: Vec<&Tensor> = targets
         .iter()
         .copied()
         .filter(|t| !t.is_realized())
         .collect();
+    for d in &deferred {
+        if !pending.iter().any(|t| t.same(d)) {
+            pending.push(d);
+        }
+    }
     if pending.is_empty() {
         return Ok(());
     }

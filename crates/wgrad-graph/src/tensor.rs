@@ -448,7 +448,8 @@ impl Tensor {
         self.state().grad = None;
     }
 
-    pub(crate) fn set_grad(&self, grad: Option<Tensor>) {
+    /// Replaces the stored gradient (PyTorch's `p.grad = g`); `None` drops it.
+    pub fn set_grad(&self, grad: Option<Tensor>) {
         self.state().grad = grad;
     }
 

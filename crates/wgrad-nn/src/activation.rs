@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use wgrad_graph::{Result, Tensor};
 
-use crate::module::Module;
+use crate::module::{Forward, Module};
 use crate::param::Param;
 
 /// `max(x, 0)`; ReLU'(0) = 0.
@@ -79,7 +79,13 @@ impl Activation {
     }
 }
 
+/// No parameters and no training behaviour (an enum, so written out rather than derived).
 impl Module for Activation {
+    fn visit_params(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Param)) {}
+    fn set_training(&mut self, _training: bool) {}
+}
+
+impl Forward for Activation {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match *self {
             Activation::Relu => relu(x),
@@ -91,5 +97,4 @@ impl Module for Activation {
             Activation::Softplus => softplus(x),
         }
     }
-    fn visit_params(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Param)) {}
 }

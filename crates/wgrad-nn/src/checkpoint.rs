@@ -82,7 +82,7 @@ fn expected(
     model: &dyn Module,
     optim: Option<&dyn OptimizerState>,
 ) -> Vec<(String, Param, Option<&'static str>, Tensor)> {
-    let named = model.named_params();
+    let named = model.state();
     let mut out: Vec<_> = named
         .iter()
         .map(|(n, p)| (n.clone(), p.clone(), None, p.tensor()))

@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 use wgrad_graph::{Conv2dParams, DType, Device, Error, Result, Tensor};
 
 use crate::init;
-use crate::module::{join, Module};
+use crate::module::Forward;
 use crate::param::Param;
+use crate::Module;
 
 /// Configuration of a [`Conv2d`] layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -18,6 +19,9 @@ pub struct Conv2dConfig {
     pub dilation: [usize; 2],
     pub groups: usize,
     pub bias: bool,
+    /// Parameter dtype (f32; f64 and f16 where the backend computes them).
+    #[serde(default = "init::default_dtype")]
+    pub dtype: DType,
 }
 
 impl Conv2dConfig {
@@ -32,7 +36,20 @@ impl Conv2dConfig {
             dilation: [1, 1],
             groups: 1,
             bias: true,
+            dtype: DType::F32,
         }
+    }
+
+    /// The same config without a bias (before a batch norm, which would cancel it).
+    pub fn without_bias(mut self) -> Self {
+        self.bias = false;
+        self
+    }
+
+    /// The same config with parameters of `dtype`.
+    pub fn with_dtype(mut self, dtype: DType) -> Self {
+        self.dtype = dtype;
+        self
     }
 
     /// The same config with `padding` on both spatial axes.
@@ -47,7 +64,7 @@ impl Conv2dConfig {
         self
     }
 
-    /// f32 weights with PyTorch's default init.
+    /// Weights with PyTorch's default init.
     pub fn init(&self, device: &Device) -> Result<Conv2d> {
         if self.groups == 0
             || !self.c_in.is_multiple_of(self.groups)
@@ -63,14 +80,11 @@ impl Conv2dConfig {
         }
         let cpg = self.c_in / self.groups;
         let shape = [self.c_out, cpg, self.kernel[0], self.kernel[1]];
-        let w = init::torch_default_weight(shape, DType::F32, device)?;
+        let w = init::torch_default_weight(shape, self.dtype, device)?;
         let fan_in = cpg * self.kernel[0] * self.kernel[1];
         let b = if self.bias {
             Some(init::torch_default_bias(
-                self.c_out,
-                fan_in,
-                DType::F32,
-                device,
+                self.c_out, fan_in, self.dtype, device,
             )?)
         } else {
             None
@@ -93,23 +107,17 @@ impl Conv2dConfig {
 /// # Shapes
 /// - input `[n, c_in, h, w]`
 /// - output `[n, c_out, h_out, w_out]`, `h_out = ⌊(h + 2p - d(k-1) - 1)/s⌋ + 1`
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct Conv2d {
     pub weight: Param,
     pub bias: Option<Param>,
+    #[module(skip)]
     pub params: Conv2dParams,
 }
 
-impl Module for Conv2d {
+impl Forward for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let b = self.bias.as_ref().map(|b| b.tensor());
         x.conv2d(&self.weight.tensor(), b.as_ref(), self.params)
-    }
-
-    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        f(&join(prefix, "weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            f(&join(prefix, "bias"), b);
-        }
     }
 }

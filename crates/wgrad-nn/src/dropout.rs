@@ -2,8 +2,8 @@
 
 use wgrad_graph::{Error, Result, Tensor};
 
-use crate::module::Module;
-use crate::param::Param;
+use crate::module::Forward;
+use crate::Module;
 
 /// Zeroes each element with probability `p` in training and scales the rest by `1/(1-p)`, so evaluation is
 /// the identity and needs no rescaling (inverted dropout, as PyTorch does). The mask comes from the device's
@@ -11,9 +11,11 @@ use crate::param::Param;
 ///
 /// # Shapes
 /// - input: any; output: the same
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Module)]
 pub struct Dropout {
+    #[module(skip)]
     p: f64,
+    #[module(training)]
     training: bool,
 }
 
@@ -44,12 +46,8 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Result<Tensor> {
     x.mul(&mask.mul(1.0 / keep)?)
 }
 
-impl Module for Dropout {
+impl Forward for Dropout {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         dropout(x, self.p, self.training)
-    }
-    fn visit_params(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Param)) {}
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
     }
 }

@@ -4,24 +4,43 @@ use serde::{Deserialize, Serialize};
 use wgrad_graph::{DType, Device, Error, Result, Tensor};
 
 use crate::init;
-use crate::module::{join, Module};
+use crate::module::Forward;
 use crate::param::Param;
+use crate::Module;
 
 /// Configuration of an [`Embedding`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmbeddingConfig {
     pub num_embeddings: usize,
     pub dim: usize,
+    /// Table dtype (f32; f64 and f16 where the backend computes them).
+    #[serde(default = "init::default_dtype")]
+    pub dtype: DType,
 }
 
 impl EmbeddingConfig {
-    /// f32 table drawn from `N(0, 1)` (PyTorch's default).
+    /// `num_embeddings` rows of `dim` f32 values.
+    pub fn new(num_embeddings: usize, dim: usize) -> Self {
+        EmbeddingConfig {
+            num_embeddings,
+            dim,
+            dtype: DType::F32,
+        }
+    }
+
+    /// The same config with a table of `dtype`.
+    pub fn with_dtype(mut self, dtype: DType) -> Self {
+        self.dtype = dtype;
+        self
+    }
+
+    /// A table drawn from `N(0, 1)` (PyTorch's default).
     pub fn init(&self, device: &Device) -> Result<Embedding> {
         let w = init::normal(
             [self.num_embeddings, self.dim],
             0.0,
             1.0,
-            DType::F32,
+            self.dtype,
             device,
         )?;
         Ok(Embedding {
@@ -36,12 +55,12 @@ impl EmbeddingConfig {
 /// # Shapes
 /// - input: i32 ids, any shape `[...]`
 /// - output `[..., dim]`
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct Embedding {
     pub weight: Param,
 }
 
-impl Module for Embedding {
+impl Forward for Embedding {
     fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         if ids.dtype() != DType::I32 {
             return Err(Error::dtype(
@@ -55,9 +74,5 @@ impl Module for Embedding {
         let mut dims = ids.dims().to_vec();
         dims.push(w.dims()[1]);
         rows.reshape(dims)
-    }
-
-    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        f(&join(prefix, "weight"), &self.weight);
     }
 }

@@ -153,3 +153,8 @@ pub fn torch_default_bias(
     };
     uniform([len], -b, b, dtype, device)
 }
+
+/// f32: the dtype of a layer whose config does not say (serde default of the configs' `dtype` fields).
+pub fn default_dtype() -> DType {
+    DType::F32
+}

@@ -1,12 +1,13 @@
 //! wgrad-nn: layers, losses, initializers, optimizers, LR schedules, metrics and checkpoints for wgrad.
 //!
-//! Layers hold their parameters in shared [`Param`] handles; an [`Optimizer`] holds clones of the same
-//! handles and, in [`Optimizer::step`], realizes the loss, the new parameters, its own state and pending
-//! buffers in one schedule (one GPU submit per training step), then swaps the new values in.
+//! Layers hold their parameters in shared [`Param`] handles and derive [`Module`] (their parameters and
+//! buffers by path, a train/eval switch); an [`Optimizer`] holds clones of the same handles and realizes
+//! each step (the new parameters, its own state, the loss and pending buffers) in one schedule: one GPU
+//! submit per training step.
 //!
 //! ```
 //! use wgrad_graph::{DType, Device, Tensor};
-//! use wgrad_nn::{cross_entropy, Activation, AdamConfig, LinearConfig, Module, Optimizer, Sequential};
+//! use wgrad_nn::{cross_entropy, Activation, AdamConfig, Forward, LinearConfig, Module, Optimizer, Sequential};
 //!
 //! # fn main() -> wgrad_graph::Result<()> {
 //! let dev = Device::new(wgrad_cpu::CpuBackend);
@@ -14,14 +15,27 @@
 //!     .add(LinearConfig::new(784, 128).init(&dev)?)
 //!     .add(Activation::Relu)
 //!     .add(LinearConfig::new(128, 10).init(&dev)?);
-//! let mut opt = Optimizer::new(model.params(), AdamConfig::default());
+//! let mut opt = Optimizer::new(model.parameters(), AdamConfig::default());
 //! let x = Tensor::randn([8, 784], DType::F32, &dev)?;
 //! let y = Tensor::from_vec(vec![1i32; 8], [8], &dev)?;
-//! let loss = opt.step(&cross_entropy(&model.forward(&x)?, &y)?)?; // one realize per step
+//!
+//! // PyTorch's habit: backward, then step (the loss is computed in the step's schedule)
+//! let loss = cross_entropy(&model.forward(&x)?, &y)?;
+//! opt.zero_grad();
+//! loss.backward()?;
+//! opt.step()?;
+//! assert!(loss.item()?.is_finite());
+//!
+//! // or both in one call (gradients are not kept; zero_grad clears the ones step kept)
+//! opt.zero_grad();
+//! let loss = opt.backward_step(&cross_entropy(&model.forward(&x)?, &y)?)?;
 //! assert!(loss.item()?.is_finite());
 //! # Ok(())
 //! # }
 //! ```
+
+// `#[derive(Module)]` names this crate `::wgrad_nn`, also inside it
+extern crate self as wgrad_nn;
 
 pub mod activation;
 pub mod checkpoint;
@@ -49,15 +63,17 @@ pub use loss::{
     mae_loss, mse_loss, nll_loss, Reduction,
 };
 pub use metrics::{accuracy, predictions, ConfusionMatrix};
-pub use module::{join, Module};
+pub use module::{join, Forward, Module, Visit};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig};
 pub use optim::schedule::{
     ConstantLr, CosineLr, ExponentialLr, LinearWarmup, LrSchedule, OneCycleLr, StepLr,
 };
 pub use optim::{
-    clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, AdamWConfig,
-    GradClip, Optimizer, OptimizerState, RmsProp, RmsPropConfig, Sgd, SgdConfig, UpdateRule,
+    clip_grad_norm, clip_grad_value, AdagradConfig, AdamConfig, AdamWConfig, GradClip, Optimizer,
+    OptimizerState, RmsPropConfig, SgdConfig, UpdateRule,
 };
 pub use param::Param;
 pub use pool::{AvgPool2d, Flatten, MaxPool2d, Pool2dConfig};
 pub use sequential::Sequential;
+/// `#[derive(Module)]`: see [`wgrad_derive`].
+pub use wgrad_derive::Module;

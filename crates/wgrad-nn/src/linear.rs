@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 use wgrad_graph::{DType, Device, Error, Result, Tensor};
 
 use crate::init;
-use crate::module::{join, Module};
+use crate::module::Forward;
 use crate::param::Param;
+use crate::Module;
 
 /// Configuration of a [`Linear`] layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -13,6 +14,9 @@ pub struct LinearConfig {
     pub d_in: usize,
     pub d_out: usize,
     pub bias: bool,
+    /// Parameter dtype (f32; f64 and f16 where the backend computes them).
+    #[serde(default = "init::default_dtype")]
+    pub dtype: DType,
 }
 
 impl LinearConfig {
@@ -22,18 +26,28 @@ impl LinearConfig {
             d_in,
             d_out,
             bias: true,
+            dtype: DType::F32,
         }
     }
 
-    /// f32 weights with PyTorch's default init ([`init::torch_default_weight`]).
+    /// The same config without a bias.
+    pub fn without_bias(mut self) -> Self {
+        self.bias = false;
+        self
+    }
+
+    /// The same config with parameters of `dtype`.
+    pub fn with_dtype(mut self, dtype: DType) -> Self {
+        self.dtype = dtype;
+        self
+    }
+
+    /// Weights with PyTorch's default init ([`init::torch_default_weight`]).
     pub fn init(&self, device: &Device) -> Result<Linear> {
-        let w = init::torch_default_weight([self.d_out, self.d_in], DType::F32, device)?;
+        let w = init::torch_default_weight([self.d_out, self.d_in], self.dtype, device)?;
         let b = if self.bias {
             Some(init::torch_default_bias(
-                self.d_out,
-                self.d_in,
-                DType::F32,
-                device,
+                self.d_out, self.d_in, self.dtype, device,
             )?)
         } else {
             None
@@ -47,7 +61,7 @@ impl LinearConfig {
 /// # Shapes
 /// - input `[..., d_in]`
 /// - output `[..., d_out]`
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct Linear {
     pub weight: Param,
     pub bias: Option<Param>,
@@ -81,19 +95,12 @@ impl Linear {
     }
 }
 
-impl Module for Linear {
+impl Forward for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = x.matmul(&self.weight.tensor().t()?)?;
         match &self.bias {
             Some(b) => y.add(b.tensor()),
             None => Ok(y),
-        }
-    }
-
-    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        f(&join(prefix, "weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            f(&join(prefix, "bias"), b);
         }
     }
 }

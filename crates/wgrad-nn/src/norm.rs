@@ -3,8 +3,10 @@
 use serde::{Deserialize, Serialize};
 use wgrad_graph::{no_grad, DType, Device, Error, Result, Tensor};
 
-use crate::module::{join, Module};
+use crate::init;
+use crate::module::Forward;
 use crate::param::Param;
+use crate::Module;
 
 /// Configuration of a [`BatchNorm`]. `momentum` weighs the new batch in the running statistics
 /// (`r ← (1-m)·r + m·batch`, PyTorch's convention), `eps` is added to the variance.
@@ -13,6 +15,9 @@ pub struct BatchNormConfig {
     pub num_features: usize,
     pub eps: f64,
     pub momentum: f64,
+    /// Parameter and statistics dtype (f32; f64 and f16 where the backend computes them).
+    #[serde(default = "init::default_dtype")]
+    pub dtype: DType,
 }
 
 impl BatchNormConfig {
@@ -22,7 +27,14 @@ impl BatchNormConfig {
             num_features,
             eps: 1e-5,
             momentum: 0.1,
+            dtype: DType::F32,
         }
+    }
+
+    /// The same config with parameters and statistics of `dtype`.
+    pub fn with_dtype(mut self, dtype: DType) -> Self {
+        self.dtype = dtype;
+        self
     }
 
     /// For `[n, c]` or `[n, c, l]` input (PyTorch's `BatchNorm1d`).
@@ -37,7 +49,7 @@ impl BatchNormConfig {
 
     fn init(&self, device: &Device, ranks: &'static [usize]) -> Result<BatchNorm> {
         let c = self.num_features;
-        let f = |v: f64| Tensor::full([c], v, DType::F32, device);
+        let f = |v: f64| Tensor::full([c], v, self.dtype, device);
         Ok(BatchNorm {
             weight: Param::trainable("weight", f(1.0))?,
             bias: Param::trainable("bias", f(0.0))?,
@@ -59,15 +71,19 @@ impl BatchNormConfig {
 /// # Shapes
 /// - 1d: input `[n, c]` or `[n, c, l]`; 2d: input `[n, c, h, w]`
 /// - output: the input's shape
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct BatchNorm {
     pub weight: Param,
     pub bias: Param,
     pub running_mean: Param,
     pub running_var: Param,
+    #[module(skip)]
     eps: f64,
+    #[module(skip)]
     momentum: f64,
+    #[module(skip)]
     ranks: &'static [usize],
+    #[module(training)]
     training: bool,
 }
 
@@ -120,7 +136,7 @@ impl BatchNorm {
     }
 }
 
-impl Module for BatchNorm {
+impl Forward for BatchNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.check(x)?;
         let axes: Vec<isize> = (0..x.rank() as isize).filter(|&a| a != 1).collect();
@@ -138,16 +154,5 @@ impl Module for BatchNorm {
         let g = self.weight.tensor().reshape(bshape.clone())?;
         let b = self.bias.tensor().reshape(bshape)?;
         xhat.mul(&g)?.add(&b)
-    }
-
-    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        f(&join(prefix, "weight"), &self.weight);
-        f(&join(prefix, "bias"), &self.bias);
-        f(&join(prefix, "running_mean"), &self.running_mean);
-        f(&join(prefix, "running_var"), &self.running_var);
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
     }
 }

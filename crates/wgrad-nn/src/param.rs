@@ -69,9 +69,11 @@ impl Param {
         self.lock().clone()
     }
 
-    /// Replaces the value without realizing it. Layers use this for buffers (running statistics); the next
-    /// optimizer step or [`Param::commit`] realizes it.
+    /// Replaces the value without realizing it. Layers use this for buffers (running statistics): the value
+    /// is [`wgrad_graph::defer`]red, so the next realize on its device (the optimizer's step, reading the
+    /// loss) computes it, and a chain of pending updates never grows.
     pub fn set_pending(&self, value: Tensor) {
+        wgrad_graph::defer(&value);
         *self.lock() = value;
     }
 
@@ -98,6 +100,11 @@ impl Param {
 
     pub fn zero_grad(&self) {
         self.lock().zero_grad();
+    }
+
+    /// Replaces the stored gradient (what `backward` accumulates into).
+    pub fn set_grad(&self, grad: Option<Tensor>) {
+        self.lock().set_grad(grad);
     }
 
     pub fn numel(&self) -> usize {

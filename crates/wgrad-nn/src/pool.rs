@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use wgrad_graph::{Result, Tensor};
 
-use crate::module::Module;
-use crate::param::Param;
+use crate::module::Forward;
+use crate::Module;
 
 /// Configuration shared by [`MaxPool2d`] and [`AvgPool2d`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,8 +38,9 @@ impl Pool2dConfig {
 /// # Shapes
 /// - input `[n, c, h, w]`
 /// - output `[n, c, ⌊(h + 2p - k)/s⌋ + 1, …]`
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Module)]
 pub struct MaxPool2d {
+    #[module(skip)]
     pub config: Pool2dConfig,
 }
 
@@ -50,20 +51,20 @@ impl MaxPool2d {
     }
 }
 
-impl Module for MaxPool2d {
+impl Forward for MaxPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let c = self.config;
         x.max_pool2d(c.kernel, c.stride, c.padding)
     }
-    fn visit_params(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Param)) {}
 }
 
 /// Average pooling (padding counts as zeros; divisor always `kh·kw`).
 ///
 /// # Shapes
 /// As [`MaxPool2d`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Module)]
 pub struct AvgPool2d {
+    #[module(skip)]
     pub config: Pool2dConfig,
 }
 
@@ -74,12 +75,11 @@ impl AvgPool2d {
     }
 }
 
-impl Module for AvgPool2d {
+impl Forward for AvgPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let c = self.config;
         x.avg_pool2d(c.kernel, c.stride, c.padding)
     }
-    fn visit_params(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Param)) {}
 }
 
 /// Merges every axis after the batch axis: the bridge from convolutions to linear layers.
@@ -87,12 +87,11 @@ impl Module for AvgPool2d {
 /// # Shapes
 /// - input `[n, d1, d2, …]`
 /// - output `[n, d1·d2·…]`
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Module)]
 pub struct Flatten;
 
-impl Module for Flatten {
+impl Forward for Flatten {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.flatten(1)
     }
-    fn visit_params(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Param)) {}
 }

@@ -2,16 +2,17 @@
 
 use wgrad_graph::{Result, Tensor};
 
-use crate::module::{join, Module};
-use crate::param::Param;
+use crate::module::Forward;
+use crate::Module;
 
 /// Modules applied one after another. Parameters are named by position, `0.weight`, `2.bias`, as in PyTorch.
 ///
 /// # Shapes
 /// - input: what the first module takes; output: what the last one gives
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Module)]
 pub struct Sequential {
-    layers: Vec<Box<dyn Module>>,
+    #[module(flatten)]
+    layers: Vec<Box<dyn Forward>>,
 }
 
 impl Sequential {
@@ -21,13 +22,13 @@ impl Sequential {
 
     /// Appends a module (builder style).
     #[allow(clippy::should_implement_trait)]
-    pub fn add(mut self, layer: impl Module + 'static) -> Self {
+    pub fn add(mut self, layer: impl Forward + 'static) -> Self {
         self.layers.push(Box::new(layer));
         self
     }
 
     /// Appends a module in place.
-    pub fn push(&mut self, layer: impl Module + 'static) {
+    pub fn push(&mut self, layer: impl Forward + 'static) {
         self.layers.push(Box::new(layer));
     }
 
@@ -40,24 +41,12 @@ impl Sequential {
     }
 }
 
-impl Module for Sequential {
+impl Forward for Sequential {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut y = x.clone();
         for layer in &self.layers {
             y = layer.forward(&y)?;
         }
         Ok(y)
-    }
-
-    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        for (i, layer) in self.layers.iter().enumerate() {
-            layer.visit_params(&join(prefix, &i.to_string()), f);
-        }
-    }
-
-    fn set_training(&mut self, training: bool) {
-        for layer in &mut self.layers {
-            layer.set_training(training);
-        }
     }
 }

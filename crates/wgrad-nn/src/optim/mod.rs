@@ -1,13 +1,20 @@
 //! Optimizers: one training step as one schedule.
 //!
-//! [`Optimizer::step`] runs `backward`, builds every parameter and state update as graph nodes under
-//! `no_grad`, and realizes the loss, the new parameters, the new optimizer state and any pending buffer
-//! (batch-norm running statistics) in ONE [`wgrad_graph::realize`] call: on the GPU one command encoder and
-//! one submit per step, with no readback unless the caller reads the returned loss. Then it swaps the new
-//! values into the [`Param`]s as fresh leaves and drops the gradients.
+//! Two ways to step, both realizing the new parameters, the new optimizer state and anything deferred on
+//! the device (the loss `backward` was called on, pending batch-norm statistics) in ONE
+//! [`wgrad_graph::realize`] call: on the GPU one command encoder and one submit per step.
+//! - PyTorch's habit, `loss.backward()?; opt.step()?;`: [`Optimizer::step`] applies the gradients
+//!   accumulated in the parameters and keeps them (readable, and accumulating until
+//!   [`Optimizer::zero_grad`], as in PyTorch).
+//! - candle's one call, [`Optimizer::backward_step`]`(&loss)`: backward and update together, the gradients
+//!   dropped afterwards (they never need to be written out). It refuses to run on parameters that already
+//!   hold gradients, so calling it after `loss.backward()` cannot silently double them.
 //!
-//! The update math of each algorithm is an [`UpdateRule`]; [`Optimizer`] owns the parameters, the state, the
-//! learning rate (a host number, so schedules just call [`Optimizer::set_lr`]) and gradient clipping.
+//! [`Optimizer::apply_gradients`] steps with gradients computed elsewhere (averaged across processes by
+//! data-parallel training). The update math of each algorithm is an [`UpdateRule`]; the [`Optimizer`] owns
+//! the parameters, their state, the learning rate (a host number, so schedules just call
+//! [`Optimizer::set_lr`]) and gradient clipping, and takes its rule as a trait object, so the algorithm can
+//! be chosen at run time.
 
 mod adagrad;
 mod adam;
@@ -27,7 +34,7 @@ use wgrad_graph::{no_grad, realize, Error, Result, Tensor};
 use crate::param::Param;
 
 /// The math of one optimizer: how a parameter and its state slots change given a gradient.
-pub trait UpdateRule: std::fmt::Debug {
+pub trait UpdateRule: std::fmt::Debug + Send {
     /// Names of the per-parameter state slots (`exp_avg`, `exp_avg_sq`), as they appear in checkpoints.
     fn slots(&self) -> Vec<&'static str>;
 
@@ -51,32 +58,31 @@ pub trait UpdateRule: std::fmt::Debug {
     ) -> Result<(Tensor, Vec<Tensor>)>;
 }
 
-/// An optimizer over a set of parameters with the update rule `R` (one of the `*Config` types).
+impl<R: UpdateRule + 'static> From<R> for Box<dyn UpdateRule> {
+    fn from(rule: R) -> Self {
+        Box::new(rule)
+    }
+}
+
+/// An optimizer over a set of parameters, with any [`UpdateRule`] (`SgdConfig`, `AdamConfig`, …).
 ///
 /// ```text
-/// let mut opt = Optimizer::new(model.params(), AdamConfig::default());
-/// let loss = opt.step(&cross_entropy(&model.forward(&x)?, &y)?)?;   // one realize
-/// println!("{}", loss.item()?);
+/// let mut opt = Optimizer::new(model.parameters(), AdamConfig::default());
+/// opt.zero_grad();
+/// loss.backward()?;
+/// opt.step()?;                       // one realize: update, state, and the loss
+/// println!("{}", loss.item()?);      // already computed
 /// ```
 #[derive(Debug)]
-pub struct Optimizer<R: UpdateRule> {
+pub struct Optimizer {
     params: Vec<Param>,
-    /// One entry per parameter: its slots in `rule.slots()` order (empty for buffers).
+    /// One entry per parameter: its slots in `rule.slots()` order.
     state: Vec<Vec<Tensor>>,
-    rule: R,
+    rule: Box<dyn UpdateRule>,
     lr: f64,
     steps: u64,
     clip: Option<GradClip>,
 }
-
-/// Stochastic gradient descent (with momentum, Nesterov, weight decay).
-pub type Sgd = Optimizer<SgdConfig>;
-/// Adam with L2 weight decay added to the gradient.
-pub type Adam = Optimizer<AdamConfig>;
-/// Adam with decoupled weight decay.
-pub type AdamW = Optimizer<AdamWConfig>;
-pub type RmsProp = Optimizer<RmsPropConfig>;
-pub type Adagrad = Optimizer<AdagradConfig>;
 
 /// What the updates of one step produced, before they are swapped in.
 struct Pending {
@@ -84,30 +90,26 @@ struct Pending {
     updates: Vec<(usize, Tensor, Vec<Tensor>)>,
 }
 
-impl<R: UpdateRule> Optimizer<R> {
-    /// An optimizer over `params` (trainable ones are updated; buffers are realized each step). A parameter
+impl Optimizer {
+    /// An optimizer over the trainable `params` (buffers, which get no gradient, are skipped). A parameter
     /// listed twice (a layer shared by two paths) is kept once, so it is updated once per step.
-    pub fn new(params: Vec<Param>, rule: R) -> Self {
+    ///
+    /// `rule` is any [`UpdateRule`] or a `Box<dyn UpdateRule>` chosen at run time.
+    pub fn new(params: Vec<Param>, rule: impl Into<Box<dyn UpdateRule>>) -> Self {
+        let rule: Box<dyn UpdateRule> = rule.into();
         let mut unique: Vec<Param> = Vec::with_capacity(params.len());
-        for p in params {
+        for p in params.into_iter().filter(Param::is_trainable) {
             if !unique.iter().any(|q| q.same(&p)) {
                 unique.push(p);
             }
         }
-        let params = unique;
-        let state = params
+        let state = unique
             .iter()
-            .map(|p| {
-                if p.is_trainable() {
-                    rule.init_state(&p.tensor())
-                } else {
-                    Vec::new()
-                }
-            })
+            .map(|p| rule.init_state(&p.tensor()))
             .collect();
         let lr = rule.lr();
         Optimizer {
-            params,
+            params: unique,
             state,
             rule,
             lr,
@@ -140,82 +142,146 @@ impl<R: UpdateRule> Optimizer<R> {
         self.steps
     }
 
-    pub fn rule(&self) -> &R {
-        &self.rule
+    pub fn rule(&self) -> &dyn UpdateRule {
+        self.rule.as_ref()
     }
 
+    /// The parameters, in the order [`Optimizer::apply_gradients`] takes gradients.
     pub fn params(&self) -> &[Param] {
         &self.params
     }
 
-    /// Drops every stored gradient.
+    /// Drops every stored gradient (PyTorch's `zero_grad(set_to_none=True)`).
     pub fn zero_grad(&self) {
         for p in &self.params {
             p.zero_grad();
         }
     }
 
-    /// Backward, update and realize in one schedule; returns the realized loss (a detached leaf, so holding it
-    /// keeps no graph alive). Reading it (`item()`) is the only transfer back. `step` runs `backward` itself:
-    /// do not call `loss.backward()` before it, or the gradients count twice.
-    pub fn step(&mut self, loss: &Tensor) -> Result<Tensor> {
-        self.step_with(loss, &[])
+    /// Applies the gradients accumulated in the parameters by `backward` (PyTorch's `optimizer.step()`).
+    /// Parameters without a gradient are left as they are. The gradients are realized with the update and
+    /// kept, so they can be read, and they accumulate with the next `backward` until
+    /// [`Optimizer::zero_grad`].
+    pub fn step(&mut self) -> Result<()> {
+        let grads: Vec<Option<Tensor>> = self.params.iter().map(Param::grad).collect();
+        let kept: Vec<Tensor> = grads.iter().flatten().cloned().collect();
+        let kept_refs: Vec<&Tensor> = kept.iter().collect();
+        self.update(&grads, &kept_refs)?;
+        // the realized gradients replace the pending ones, so holding them keeps no graph alive
+        for (p, g) in self.params.iter().zip(&grads) {
+            if let Some(g) = g {
+                p.set_grad(Some(g.detach()));
+            }
+        }
+        Ok(())
     }
 
-    /// [`Optimizer::step`] that also realizes `extra` (logits for accuracy, say) in the same schedule.
-    pub fn step_with(&mut self, loss: &Tensor, extra: &[&Tensor]) -> Result<Tensor> {
-        // on any failure the step leaves no gradients behind, so the next step starts clean
-        if let Err(e) = loss.backward() {
-            self.zero_grad();
-            return Err(e);
+    /// Backward, update and realize in one schedule; returns the realized loss (a detached leaf, so holding
+    /// it keeps no graph alive). Reading it (`item()`) is the only transfer back. The gradients are dropped
+    /// afterwards.
+    ///
+    /// # Errors
+    /// `Error::Argument` when a parameter already holds a gradient (`loss.backward()` was called first: use
+    /// [`Optimizer::step`], or [`Optimizer::zero_grad`] before), and whatever backward or the update raise;
+    /// on any error no gradient is left behind.
+    pub fn backward_step(&mut self, loss: &Tensor) -> Result<Tensor> {
+        self.backward_step_with(loss, &[])
+    }
+
+    /// [`Optimizer::backward_step`] that also realizes `extra` (logits for accuracy, say) in the same
+    /// schedule.
+    pub fn backward_step_with(&mut self, loss: &Tensor, extra: &[&Tensor]) -> Result<Tensor> {
+        if let Some(p) = self.params.iter().find(|p| p.grad().is_some()) {
+            return Err(Error::argument(
+                "backward_step",
+                format!(
+                    "parameter {} already has a gradient (was loss.backward() called?): call step() to \
+                     apply it, or zero_grad() first",
+                    p.name()
+                ),
+            ));
         }
-        let pending = no_grad(|| self.build_updates());
-        let pending = match pending {
-            Ok(p) => p,
-            Err(e) => {
-                self.zero_grad();
-                return Err(e);
+        let result = loss.backward().and_then(|()| {
+            let grads: Vec<Option<Tensor>> = self.params.iter().map(Param::grad).collect();
+            let mut targets = vec![loss];
+            targets.extend(extra.iter().copied());
+            self.update(&grads, &targets)
+        });
+        self.zero_grad();
+        result.map(|()| loss.detach())
+    }
+
+    /// Steps with gradients computed elsewhere: one per parameter of [`Optimizer::params`], in that order
+    /// (`None` leaves a parameter as it is). Data-parallel training passes the gradients averaged across
+    /// processes here. The parameters' own gradients are neither read nor changed.
+    ///
+    /// # Errors
+    /// `Error::Argument` when the count differs from the parameters', `Error::Shape` when a gradient's shape
+    /// differs from its parameter's.
+    pub fn apply_gradients(&mut self, grads: &[Option<Tensor>]) -> Result<()> {
+        if grads.len() != self.params.len() {
+            return Err(Error::argument(
+                "apply_gradients",
+                format!(
+                    "{} gradients for {} parameters",
+                    grads.len(),
+                    self.params.len()
+                ),
+            ));
+        }
+        for (p, g) in self.params.iter().zip(grads) {
+            if let Some(g) = g {
+                if g.shape() != p.tensor().shape() {
+                    return Err(Error::shape(
+                        "apply_gradients",
+                        format!(
+                            "gradient {} for parameter {} of shape {}",
+                            g.shape(),
+                            p.name(),
+                            p.tensor().shape()
+                        ),
+                    ));
+                }
             }
-        };
-        let mut targets: Vec<Tensor> = vec![loss.clone()];
-        targets.extend(extra.iter().map(|&t| t.clone()));
+        }
+        self.update(grads, &[])
+    }
+
+    /// Builds the updates from `grads`, realizes them with `extra` in one schedule, swaps them in.
+    fn update(&mut self, grads: &[Option<Tensor>], extra: &[&Tensor]) -> Result<()> {
+        let pending = no_grad(|| self.build_updates(grads))?;
+        let mut targets: Vec<Tensor> = extra.iter().map(|&t| t.clone()).collect();
         for (_, w, s) in &pending.updates {
             targets.push(w.clone());
             targets.extend(s.iter().cloned());
         }
-        targets.extend(
-            self.params
-                .iter()
-                .filter(|p| !p.is_trainable())
-                .map(|p| p.tensor()),
-        );
         let refs: Vec<&Tensor> = targets.iter().collect();
-        let realized = realize(&refs);
-        self.zero_grad();
-        realized?;
+        realize(&refs)?;
         self.swap_in(pending)?;
         self.steps += 1;
-        Ok(loss.detach())
+        Ok(())
     }
 
     /// Builds (lazily) the new values of every parameter that has a gradient.
-    fn build_updates(&self) -> Result<Pending> {
-        let mut idx = Vec::new();
-        let mut grads = Vec::new();
-        for (i, p) in self.params.iter().enumerate() {
-            if let (true, Some(g)) = (p.is_trainable(), p.grad()) {
-                idx.push(i);
-                grads.push(g);
-            }
-        }
+    fn build_updates(&self, grads: &[Option<Tensor>]) -> Result<Pending> {
+        let (idx, grads): (Vec<usize>, Vec<Tensor>) = grads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| g.clone().map(|g| (i, g)))
+            .unzip();
         let grads = match self.clip {
-            Some(c) => c.apply(&grads)?,
-            None => grads,
+            Some(c) if !grads.is_empty() => c.apply(&grads)?,
+            _ => grads,
         };
         let t = self.steps + 1;
         let mut updates = Vec::with_capacity(idx.len());
         for (i, g) in idx.into_iter().zip(grads) {
             let w = self.params[i].tensor();
+            let g = if g.dtype() == w.dtype() {
+                g
+            } else {
+                g.cast(w.dtype())?
+            };
             let (nw, ns) = self.rule.update(&w, &g, &self.state[i], t, self.lr)?;
             updates.push((i, nw, ns));
         }
@@ -226,9 +292,6 @@ impl<R: UpdateRule> Optimizer<R> {
         for (i, w, s) in pending.updates {
             self.params[i].set(&w)?;
             self.state[i] = s.iter().map(|t| t.detach()).collect();
-        }
-        for p in self.params.iter().filter(|p| !p.is_trainable()) {
-            p.commit()?;
         }
         Ok(())
     }
@@ -245,7 +308,7 @@ pub trait OptimizerState {
     fn set_step_count(&mut self, steps: u64);
 }
 
-impl<R: UpdateRule> OptimizerState for Optimizer<R> {
+impl OptimizerState for Optimizer {
     fn state_tensors(&self) -> Vec<(Param, &'static str, Tensor)> {
         let slots = self.rule.slots();
         let mut out = Vec::new();

@@ -21,17 +21,21 @@ fn mlp(c: &MlpConfig, d: &Device) -> Sequential {
         .add(LinearConfig::new(c.hidden, c.classes).init(d).unwrap())
 }
 
-fn train(model: &Sequential, opt: &mut Adam, d: &Device, steps: usize) {
+fn train(model: &Sequential, opt: &mut Optimizer, d: &Device, steps: usize) {
     let x = Tensor::randn_seeded([6, 3], 11, DType::F32, d).unwrap();
     let y = Tensor::from_vec(vec![0i32, 1, 0, 1, 1, 0], [6], d).unwrap();
     for _ in 0..steps {
         let loss = cross_entropy(&model.forward(&x).unwrap(), &y).unwrap();
-        opt.step(&loss).unwrap();
+        opt.backward_step(&loss).unwrap();
     }
 }
 
 fn snapshot(model: &dyn Module, opt: &dyn OptimizerState) -> Vec<Vec<f64>> {
-    let mut out: Vec<Vec<f64>> = model.params().iter().map(|p| vals(&p.tensor())).collect();
+    let mut out: Vec<Vec<f64>> = model
+        .parameters()
+        .iter()
+        .map(|p| vals(&p.tensor()))
+        .collect();
     out.extend(opt.state_tensors().iter().map(|(_, _, t)| vals(t)));
     out
 }
@@ -46,7 +50,7 @@ fn checkpoint_roundtrip_restores_params_state_and_config() {
     };
     d.manual_seed(1);
     let a = mlp(&cfg, &d);
-    let mut opt_a = Optimizer::new(a.params(), AdamConfig::default());
+    let mut opt_a = Optimizer::new(a.parameters(), AdamConfig::default());
     train(&a, &mut opt_a, &d, 2);
     let dir = std::env::temp_dir().join(format!("wgrad-nn-ckpt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -57,7 +61,7 @@ fn checkpoint_roundtrip_restores_params_state_and_config() {
     assert_eq!(cfg_b, cfg);
     d.manual_seed(2);
     let b = mlp(&cfg_b, &d);
-    let mut opt_b = Optimizer::new(b.params(), AdamConfig::default());
+    let mut opt_b = Optimizer::new(b.parameters(), AdamConfig::default());
     assert_ne!(snapshot(&a, &opt_a)[0], snapshot(&b, &opt_b)[0]);
     checkpoint::load(&path, &b, Some(&mut opt_b)).unwrap();
     assert_eq!(snapshot(&a, &opt_a), snapshot(&b, &opt_b));
@@ -90,7 +94,7 @@ fn checkpoint_mismatch_lists_every_problem() {
     let other = Sequential::new()
         .add(LinearConfig::new(3, 4).init(&d).unwrap())
         .add(LinearConfig::new(4, 2).init(&d).unwrap());
-    let before = vals(&other.params()[0].tensor());
+    let before = vals(&other.parameters()[0].tensor());
     let err = checkpoint::from_bytes(&bytes, "mlp.safetensors", &other, None).unwrap_err();
     let Error::Data { path, msg } = &err else {
         panic!("wrong error kind: {err}");
@@ -107,11 +111,11 @@ fn checkpoint_mismatch_lists_every_problem() {
         assert!(msg.contains(needle), "{needle:?} missing from: {msg}");
     }
     // Nothing was loaded.
-    assert_eq!(vals(&other.params()[0].tensor()), before);
+    assert_eq!(vals(&other.parameters()[0].tensor()), before);
 
     // A model with the optimizer requested but no state in the file: every slot is missing.
     let model = mlp(&small, &d);
-    let mut opt = Optimizer::new(model.params(), AdamConfig::default());
+    let mut opt = Optimizer::new(model.parameters(), AdamConfig::default());
     let err = checkpoint::from_bytes(&bytes, "f", &model, Some(&mut opt)).unwrap_err();
     assert!(
         err.to_string()

@@ -5,7 +5,7 @@ use wgrad_nn::*;
 
 use crate::{assert_close, dev, t32, t64, vals};
 
-#[derive(Debug)]
+#[derive(Debug, Module)]
 struct Cnn {
     conv1: Conv2d,
     bn1: BatchNorm,
@@ -13,19 +13,11 @@ struct Cnn {
     fc: Linear,
 }
 
-impl Module for Cnn {
+impl Forward for Cnn {
     fn forward(&self, x: &Tensor) -> wgrad_graph::Result<Tensor> {
         let h = self.conv1.forward(x)?;
         let h = self.pool.forward(&self.bn1.forward(&h)?.relu()?)?;
         self.fc.forward(&Flatten.forward(&h)?)
-    }
-    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        self.conv1.visit_params(&join(prefix, "conv1"), f);
-        self.bn1.visit_params(&join(prefix, "bn1"), f);
-        self.fc.visit_params(&join(prefix, "fc"), f);
-    }
-    fn set_training(&mut self, training: bool) {
-        self.bn1.set_training(training);
     }
 }
 
@@ -41,7 +33,7 @@ fn cnn_forward_shapes_and_param_paths() {
     };
     let x = Tensor::randn([2, 1, 6, 6], DType::F32, &d).unwrap();
     assert_eq!(cnn.forward(&x).unwrap().dims(), [2, 10]);
-    let names: Vec<String> = cnn.named_params().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = cnn.state().into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
         [
@@ -151,12 +143,7 @@ fn elu_gradient_is_finite_for_large_inputs() {
 #[test]
 fn embedding_picks_rows() {
     let d = dev();
-    let emb = EmbeddingConfig {
-        num_embeddings: 4,
-        dim: 2,
-    }
-    .init(&d)
-    .unwrap();
+    let emb = EmbeddingConfig::new(4, 2).init(&d).unwrap();
     emb.weight
         .set(&t32(
             &[0.0, 1.0, 10.0, 11.0, 20.0, 21.0, 30.0, 31.0],
@@ -198,12 +185,13 @@ fn host_stats(x: &[f64], c: usize) -> (f64, f64, f64) {
 fn batch_norm_train_eval_and_running_stats() {
     let d = dev();
     let mut bn = BatchNormConfig::new(2).init_1d(&d).unwrap();
-    let mut opt = Optimizer::new(bn.params(), SgdConfig::new(0.0));
+    let mut opt = Optimizer::new(bn.parameters(), SgdConfig::new(0.0));
     let (mut rm, mut rv) = ([0.0, 0.0], [1.0, 1.0]);
     for x in [BN_X1, BN_X2] {
         let xt = t64(&x, &[4, 2], &d).cast(DType::F32).unwrap();
         let y = bn.forward(&xt).unwrap();
-        opt.step_with(&y.sum_all().unwrap(), &[&y]).unwrap();
+        opt.backward_step_with(&y.sum_all().unwrap(), &[&y])
+            .unwrap();
         let y = vals(&y);
         for c in 0..2 {
             let (mean, var, unbiased) = host_stats(&x, c);
@@ -256,4 +244,89 @@ fn sequential_eval_reaches_dropout() {
     assert!(dropped.contains(&0.0));
     seq.eval();
     assert_eq!(vals(&seq.forward(&x).unwrap()), vec![1.0; 1000]);
+}
+
+/// `#[derive(Module)]` reaches every part: nested modules, `Option`s and `Vec`s (named by position), and
+/// `eval()` switches all of them (a model whose dropout stayed in training mode would change `y`).
+#[test]
+fn derived_modules_visit_and_switch_every_part() {
+    #[derive(Debug, Module)]
+    struct Block {
+        fc: Linear,
+        norm: Option<BatchNorm>,
+        drops: Vec<Dropout>,
+        #[module(skip)]
+        width: usize,
+    }
+    impl Forward for Block {
+        fn forward(&self, x: &Tensor) -> wgrad_graph::Result<Tensor> {
+            let mut h = self.fc.forward(x)?;
+            if let Some(n) = &self.norm {
+                h = n.forward(&h)?;
+            }
+            for d in &self.drops {
+                h = d.forward(&h)?;
+            }
+            Ok(h)
+        }
+    }
+    let d = dev();
+    d.manual_seed(3);
+    let mut block = Block {
+        fc: LinearConfig::new(4, 6).init(&d).unwrap(),
+        norm: Some(BatchNormConfig::new(6).init_1d(&d).unwrap()),
+        drops: vec![Dropout::new(0.5).unwrap(), Dropout::new(0.5).unwrap()],
+        width: 6,
+    };
+    let names = |v: Vec<(String, Param)>| v.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+    assert_eq!(
+        names(block.named_parameters()),
+        ["fc.weight", "fc.bias", "norm.weight", "norm.bias"]
+    );
+    assert_eq!(
+        names(block.named_buffers()),
+        ["norm.running_mean", "norm.running_var"]
+    );
+    assert_eq!(block.state().len(), 6);
+    assert_eq!(block.num_params(), 4 * 6 + 6 + 6 + 6 + block.width - 6);
+    let x = Tensor::randn([5, 4], DType::F32, &d).unwrap();
+    block.eval();
+    let (a, b) = (
+        vals(&block.forward(&x).unwrap()),
+        vals(&block.forward(&x).unwrap()),
+    );
+    assert_eq!(a, b, "eval: no dropout, running statistics");
+    block.train();
+    let (a, b) = (
+        vals(&block.forward(&x).unwrap()),
+        vals(&block.forward(&x).unwrap()),
+    );
+    assert_ne!(a, b, "train: fresh dropout masks");
+}
+
+/// Layers take their parameter dtype from the config (f32 by default).
+#[test]
+fn layer_configs_choose_the_dtype() {
+    let d = dev();
+    for dtype in [DType::F32, DType::F64, DType::F16] {
+        let lin = LinearConfig::new(3, 2).with_dtype(dtype).init(&d).unwrap();
+        let conv = Conv2dConfig::new(1, 2, 3)
+            .with_dtype(dtype)
+            .init(&d)
+            .unwrap();
+        let bn = BatchNormConfig::new(2)
+            .with_dtype(dtype)
+            .init_2d(&d)
+            .unwrap();
+        let emb = EmbeddingConfig::new(5, 2)
+            .with_dtype(dtype)
+            .init(&d)
+            .unwrap();
+        for (name, p) in [lin.state(), conv.state(), bn.state(), emb.state()].concat() {
+            assert_eq!(p.tensor().dtype(), dtype, "{name}");
+        }
+        let x = Tensor::randn([4, 3], dtype, &d).unwrap();
+        assert_eq!(lin.forward(&x).unwrap().dtype(), dtype);
+    }
+    assert_eq!(LinearConfig::new(3, 2).dtype, DType::F32);
 }

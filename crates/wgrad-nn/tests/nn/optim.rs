@@ -23,13 +23,13 @@ fn loss_of(p: &Param, d: &Device) -> Tensor {
 }
 
 /// Runs two steps of `rule` and returns the parameter after each.
-fn two_steps<R: UpdateRule>(rule: R) -> Vec<Vec<f64>> {
+fn two_steps<R: UpdateRule + 'static>(rule: R) -> Vec<Vec<f64>> {
     let d = dev();
     let p = Param::trainable("w", t64(&W0, &[3], &d)).unwrap();
     let mut opt = Optimizer::new(vec![p.clone()], rule);
     (0..2)
         .map(|_| {
-            opt.step(&loss_of(&p, &d)).unwrap();
+            opt.backward_step(&loss_of(&p, &d)).unwrap();
             vals(&p.tensor())
         })
         .collect()
@@ -184,7 +184,7 @@ fn optimizer_clips_gradients_before_the_update() {
     let p = Param::trainable("w", t64(&W0, &[3], &d)).unwrap();
     let mut opt =
         Optimizer::new(vec![p.clone()], SgdConfig::new(1.0)).with_clip(GradClip::Value(1.0));
-    opt.step(&loss_of(&p, &d)).unwrap();
+    opt.backward_step(&loss_of(&p, &d)).unwrap();
     // g = [1.5, -3, 2.5] clipped to [1, -1, 1]
     assert_close(&vals(&p.tensor()), &[-0.5, 0.0, 1.0], 1e-12);
 }
@@ -201,14 +201,14 @@ fn step_is_one_schedule() {
         .add(BatchNormConfig::new(8).init_1d(&d).unwrap())
         .add(Activation::Relu)
         .add(LinearConfig::new(8, 3).init(&d).unwrap());
-    let mut opt = Optimizer::new(model.params(), AdamConfig::default());
+    let mut opt = Optimizer::new(model.parameters(), AdamConfig::default());
     let x = Tensor::randn([5, 4], DType::F32, &d).unwrap();
     let y = Tensor::from_vec(vec![0i32, 1, 2, 0, 1], [5], &d).unwrap();
     for _ in 0..3 {
         let before = count.load(Ordering::SeqCst);
         let logits = model.forward(&x).unwrap();
         let loss = cross_entropy(&logits, &y).unwrap();
-        let loss = opt.step_with(&loss, &[&logits]).unwrap();
+        let loss = opt.backward_step_with(&loss, &[&logits]).unwrap();
         assert_eq!(
             count.load(Ordering::SeqCst) - before,
             1,
@@ -217,11 +217,11 @@ fn step_is_one_schedule() {
         assert!(logits.is_realized());
         loss.item().unwrap();
         predictions(&logits).unwrap();
-        let rm = model.named_params()[4].1.tensor();
+        let rm = model.state()[4].1.tensor();
         assert!(rm.is_realized(), "running mean realized in the step");
     }
     assert_eq!(opt.steps(), 3);
-    assert!(model.params().iter().all(|p| p.grad().is_none()));
+    assert!(model.parameters().iter().all(|p| p.grad().is_none()));
 }
 
 #[test]
@@ -230,10 +230,10 @@ fn set_lr_changes_the_next_step() {
     let p = Param::trainable("w", t64(&W0, &[3], &d)).unwrap();
     let mut opt = Optimizer::new(vec![p.clone()], SgdConfig::new(0.1));
     opt.set_lr(0.0);
-    opt.step(&loss_of(&p, &d)).unwrap();
+    opt.backward_step(&loss_of(&p, &d)).unwrap();
     assert_close(&vals(&p.tensor()), &W0, 0.0);
     opt.set_lr(0.1);
-    opt.step(&loss_of(&p, &d)).unwrap();
+    opt.backward_step(&loss_of(&p, &d)).unwrap();
     assert_close(&vals(&p.tensor()), &[0.35, -0.7, 1.75], 1e-12);
 }
 
@@ -287,6 +287,130 @@ fn shared_parameter_is_updated_once() {
     let p = Param::trainable("w", t64(&W0, &[3], &d)).unwrap();
     let mut opt = Optimizer::new(vec![p.clone(), p.clone()], SgdConfig::new(0.1));
     assert_eq!(opt.params().len(), 1);
-    opt.step(&loss_of(&p, &d)).unwrap();
+    opt.backward_step(&loss_of(&p, &d)).unwrap();
     assert_close(&vals(&p.tensor()), &[0.35, -0.7, 1.75], 1e-12);
+}
+
+/// PyTorch's loop, `zero_grad(); loss.backward(); step()`, against PyTorch's own numbers
+/// (`tests/pytorch/sgd_two_steps.py`: Linear(3, 2), cross entropy, SGD lr 0.1, momentum 0.9, weight decay
+/// 0.01, float64), and against the one-call `backward_step` on the same model.
+#[test]
+fn step_after_backward_matches_pytorch_sgd() {
+    // PyTorch 2.15, float64: (loss, weight, bias) after steps 1 and 2
+    let want = [
+        (
+            1.7999360292824873,
+            [
+                0.17537538127601637,
+                -0.15316187252366975,
+                0.20645706221678758,
+                0.3241246187239837,
+                0.4528618725236697,
+                -0.5061570622167876,
+            ],
+            [0.037266304582998615, -0.037266304582998615],
+        ),
+        (
+            1.475323395306411,
+            [
+                0.31560089986016265,
+                -0.06316391870007548,
+                0.03954683462381859,
+                0.1829496001398374,
+                0.36229421870007544,
+                -0.3386771346238186,
+            ],
+            [0.016009338605338798, -0.016009338605338798],
+        ),
+    ];
+    let d = dev();
+    let x = t64(
+        &[
+            1.0, 2.0, 3.0, -1.0, 0.5, 2.0, 0.0, -1.0, 1.0, 2.0, 1.0, -2.0,
+        ],
+        &[4, 3],
+        &d,
+    );
+    let y = Tensor::from_vec(vec![0i32, 1, 1, 0], [4], &d).unwrap();
+    let model = |d: &Device| {
+        let w = t64(&[0.1, -0.2, 0.3, 0.4, 0.5, -0.6], &[2, 3], d);
+        Linear::from_tensors(w, Some(t64(&[0.05, -0.05], &[2], d))).unwrap()
+    };
+    let rule = SgdConfig {
+        momentum: 0.9,
+        weight_decay: 0.01,
+        ..SgdConfig::new(0.1)
+    };
+    let (habit, one_call) = (model(&d), model(&d));
+    let mut opt = Optimizer::new(habit.parameters(), rule.clone());
+    let mut opt_one = Optimizer::new(one_call.parameters(), rule);
+    for (loss_want, w_want, b_want) in want {
+        opt.zero_grad();
+        let loss = cross_entropy(&habit.forward(&x).unwrap(), &y).unwrap();
+        loss.backward().unwrap();
+        opt.step().unwrap();
+        assert!(
+            loss.is_realized(),
+            "the loss is computed in the step's schedule"
+        );
+        assert_close(&[loss.item().unwrap()], &[loss_want], 1e-12);
+        assert_close(&vals(&habit.weight.tensor()), &w_want, 1e-12);
+        let bias = habit.bias.as_ref().unwrap().tensor();
+        assert_close(&vals(&bias), &b_want, 1e-12);
+
+        let loss = cross_entropy(&one_call.forward(&x).unwrap(), &y).unwrap();
+        let loss = opt_one.backward_step(&loss).unwrap();
+        assert_close(&[loss.item().unwrap()], &[loss_want], 1e-12);
+        assert_close(&vals(&one_call.weight.tensor()), &w_want, 1e-12);
+    }
+}
+
+/// `step` keeps the gradients (readable, realized) and a second `backward` adds to them, as in PyTorch;
+/// `backward_step` after `backward` is an error instead of a silent double gradient.
+#[test]
+fn step_keeps_gradients_and_backward_step_refuses_stale_ones() {
+    let d = dev();
+    let p = Param::trainable("w", t64(&W0, &[3], &d)).unwrap();
+    let mut opt = Optimizer::new(vec![p.clone()], SgdConfig::new(0.0));
+    loss_of(&p, &d).backward().unwrap();
+    opt.step().unwrap();
+    let g = p.grad().expect("kept after step");
+    assert!(g.is_realized(), "realized with the update");
+    // g = a + w with a = [1, -2, 2], w = W0 (lr 0: w unchanged)
+    let once = vals(&g);
+    loss_of(&p, &d).backward().unwrap();
+    let twice = vals(&p.grad().unwrap());
+    assert_close(
+        &twice,
+        &once.iter().map(|v| 2.0 * v).collect::<Vec<_>>(),
+        1e-12,
+    );
+    let e = opt.backward_step(&loss_of(&p, &d)).unwrap_err();
+    assert!(e.to_string().contains("already has a gradient"), "{e}");
+    opt.zero_grad();
+    opt.backward_step(&loss_of(&p, &d)).unwrap();
+    assert!(p.grad().is_none(), "backward_step drops its gradients");
+}
+
+/// Gradients from elsewhere (averaged across processes by data-parallel training) step the optimizer;
+/// a count or shape mismatch is an error naming the parameter.
+#[test]
+fn apply_gradients_steps_with_given_gradients() {
+    let d = dev();
+    let p = Param::trainable("w", t64(&W0, &[3], &d)).unwrap();
+    let mut opt = Optimizer::new(vec![p.clone()], SgdConfig::new(0.5));
+    let g = t64(&[2.0, -2.0, 4.0], &[3], &d);
+    opt.apply_gradients(&[Some(g)]).unwrap();
+    let want: Vec<f64> = W0
+        .iter()
+        .zip([2.0, -2.0, 4.0])
+        .map(|(w, g)| w - 0.5 * g)
+        .collect();
+    assert_close(&vals(&p.tensor()), &want, 1e-12);
+    assert!(p.grad().is_none());
+    assert!(opt.apply_gradients(&[]).is_err());
+    let e = opt
+        .apply_gradients(&[Some(t64(&[1.0], &[1], &d))])
+        .unwrap_err();
+    assert!(e.to_string().contains("parameter w"), "{e}");
 }

@@ -31,10 +31,10 @@ fn seed12_backprop_by_hand_one_sgd_step() {
         .unwrap()
         .mul(0.5)
         .unwrap();
-    let mut params = hidden.params();
-    params.extend(out.params());
+    let mut params = hidden.parameters();
+    params.extend(out.parameters());
     let mut opt = Optimizer::new(params, SgdConfig::new(0.5));
-    let loss = opt.step_with(&err, &[&h, &o]).unwrap();
+    let loss = opt.backward_step_with(&err, &[&h, &o]).unwrap();
     assert_close(&vals(&h), &[0.593269992, 0.596884378], 1e-6);
     assert_close(&vals(&o), &[0.751365070, 0.772928465], 1e-6);
     assert_close(&[loss.item().unwrap()], &[0.298371109], 1e-6);
@@ -95,13 +95,13 @@ fn clip_grad_norm_leaves_small_gradients() {
 }
 
 /// A simple RNN cell `h' = tanh(W_xh x + b + W_hh h)`, from two Linear layers, only to count parameters.
-#[derive(Debug)]
+#[derive(Debug, Module)]
 struct SimpleRnn {
     input: Linear,
     recurrent: Linear,
 }
 
-impl Module for SimpleRnn {
+impl Forward for SimpleRnn {
     fn forward(&self, x: &Tensor) -> wgrad_graph::Result<Tensor> {
         // One step from a zero state: enough for the shapes.
         let h0 = Tensor::zeros([x.dims()[0], 32], DType::F32, x.device());
@@ -109,10 +109,6 @@ impl Module for SimpleRnn {
             .forward(x)?
             .add(&self.recurrent.forward(&h0)?)?
             .tanh()
-    }
-    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        self.input.visit_params(&join(prefix, "input"), f);
-        self.recurrent.visit_params(&join(prefix, "recurrent"), f);
     }
 }
 
@@ -125,25 +121,14 @@ fn seed6_parameter_counts() {
         .add(Activation::Relu)
         .add(LinearConfig::new(20, 5).init(&d).unwrap());
     assert_eq!(dense.num_params(), 325);
-    let names: Vec<String> = dense.named_params().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = dense.state().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
 
     let rnn = SimpleRnn {
         input: LinearConfig::new(32, 32).init(&d).unwrap(),
-        recurrent: LinearConfig {
-            d_in: 32,
-            d_out: 32,
-            bias: false,
-        }
-        .init(&d)
-        .unwrap(),
+        recurrent: LinearConfig::new(32, 32).without_bias().init(&d).unwrap(),
     };
-    let emb = EmbeddingConfig {
-        num_embeddings: 10000,
-        dim: 32,
-    }
-    .init(&d)
-    .unwrap();
+    let emb = EmbeddingConfig::new(10000, 32).init(&d).unwrap();
     assert_eq!(emb.num_params(), 320_000);
     assert_eq!(rnn.num_params(), 32 * 32 + 32 * 32 + 32);
     assert_eq!(emb.num_params() + rnn.num_params(), 322_080);
@@ -196,8 +181,8 @@ fn seed4_linear_regression_step() {
     let y = t32(&[4.0, 8.0, 14.0, 13.0], &[4, 1], &d);
     let yhat = lin.forward(&x).unwrap();
     let j = mse_loss(&yhat, &y).unwrap().mul(0.5).unwrap();
-    let mut opt = Optimizer::new(lin.params(), SgdConfig::new(0.01));
-    let loss = opt.step_with(&j, &[&yhat]).unwrap();
+    let mut opt = Optimizer::new(lin.parameters(), SgdConfig::new(0.01));
+    let loss = opt.backward_step_with(&j, &[&yhat]).unwrap();
     assert_close(&vals(&yhat), &[6.0, 16.0, 31.0, 26.0], 1e-6);
     assert_close(&[loss.item().unwrap()], &[65.75], 1e-5);
     assert_close(&vals(&lin.weight.tensor()), &[4.5175], 1e-6);

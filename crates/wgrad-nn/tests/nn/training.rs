@@ -24,7 +24,7 @@ fn mlp_learns_a_separable_problem() {
         .add(LinearConfig::new(16, 2).init(&d).unwrap());
     model.train();
     let mut opt = Optimizer::new(
-        model.params(),
+        model.parameters(),
         AdamConfig {
             lr: 0.05,
             ..Default::default()
@@ -38,7 +38,11 @@ fn mlp_learns_a_separable_problem() {
         opt.set_lr(sched.lr(step));
         let logits = model.forward(&x).unwrap();
         let loss = cross_entropy(&logits, &y).unwrap();
-        last = opt.step_with(&loss, &[&logits]).unwrap().item().unwrap();
+        last = opt
+            .backward_step_with(&loss, &[&logits])
+            .unwrap()
+            .item()
+            .unwrap();
         first.get_or_insert(last);
         acc = accuracy(&predictions(&logits).unwrap(), &labels).unwrap();
     }
@@ -65,13 +69,13 @@ fn cnn_with_batch_norm_fits_a_small_batch() {
     x.realize().unwrap();
     let labels = vec![0, 1, 2, 0, 1, 2, 0, 1];
     let y = Tensor::from_vec(labels.clone(), [8], &d).unwrap();
-    let mut opt = Optimizer::new(model.params(), AdamWConfig::default());
+    let mut opt = Optimizer::new(model.parameters(), AdamWConfig::default());
     let sched = OneCycleLr::new(0.05, 30);
     let mut losses = Vec::new();
     for step in 0..30 {
         opt.set_lr(sched.lr(step));
         let loss = cross_entropy(&model.forward(&x).unwrap(), &y).unwrap();
-        losses.push(opt.step(&loss).unwrap().item().unwrap());
+        losses.push(opt.backward_step(&loss).unwrap().item().unwrap());
     }
     assert!(losses[29] < losses[0] / 3.0, "losses {losses:?}");
     model.eval();

@@ -1,33 +1,20 @@
 //! The MNIST models of the `mnist` example, and the recipes that train them to their targets.
 //!
-//! They live in the library rather than in `examples/` so that the integration tests (which cannot import
-//! from an example) train exactly the models the example does. Both are plain [`Sequential`]s built from a
-//! serde-serializable [`ModelConfig`]; the config is what a checkpoint stores, so `--resume` rebuilds the
-//! model from the file alone.
+//! The integration tests include this file too (`#[path]`), so they train exactly the models the example
+//! does. Both are plain [`Sequential`]s built from a serde-serializable [`ModelConfig`]; the config is what
+//! a checkpoint stores, so `--resume` rebuilds the model from the file alone.
 //!
 //! The recipes are the ones DESIGN.md's reference table measured with PyTorch on the bundled split (8,000
 //! training digits, 2,000 test digits): on so little data a plain recipe stops short of 96% (MLP) and 98%
 //! (CNN); dropout, batch norm and a one-cycle learning rate are what close the gap.
-//!
-//! ```no_run
-//! use wgrad::models::{ModelConfig, Recipe};
-//! # fn main() -> wgrad::Result<()> {
-//! let dev = wgrad::best_device();
-//! let config = ModelConfig::cnn();
-//! let model = config.build(&dev)?;
-//! let recipe = Recipe::for_model(&config); // 12 epochs, batch 64, one-cycle peak 3e-3
-//! # let _ = (model, recipe);
-//! # Ok(())
-//! # }
-//! ```
 
 use serde::{Deserialize, Serialize};
-use wgrad_data::{Batch, Dataset, Loader, LoaderConfig};
-use wgrad_graph::{no_grad, Device, Result, Tensor};
-use wgrad_nn::{
-    predictions, Activation, BatchNormConfig, Conv2dConfig, Dropout, Flatten, LinearConfig,
-    MaxPool2d, Module, Sequential,
+use wgrad::data::{Batch, Dataset, Loader, LoaderConfig};
+use wgrad::nn::{
+    predictions, Activation, BatchNormConfig, Conv2dConfig, Dropout, Flatten, Forward,
+    LinearConfig, MaxPool2d, Sequential,
 };
+use wgrad::{no_grad, Device, Result, Tensor};
 
 /// Pixels of one MNIST image, and the number of classes.
 pub const PIXELS: usize = 28 * 28;
@@ -100,10 +87,7 @@ impl CnnConfig {
         let mut c_in = 1;
         for (i, &c) in self.channels.iter().enumerate() {
             // No bias: the batch norm right after subtracts the per-channel mean, which would cancel it.
-            let conv = Conv2dConfig {
-                bias: false,
-                ..Conv2dConfig::new(c_in, c, 3).with_padding(1)
-            };
+            let conv = Conv2dConfig::new(c_in, c, 3).with_padding(1).without_bias();
             net.push(conv.init(dev)?);
             net.push(BatchNormConfig::new(c).init_2d(dev)?);
             net.push(Activation::Relu);
@@ -195,7 +179,7 @@ pub fn batch_images(batch: &Batch, dev: &Device) -> Result<Tensor> {
 /// batch-norm statistics, no dropout); the model is back in training mode afterwards. Labels come back
 /// with the predictions so callers need not walk the data set twice.
 pub fn predict<D: Dataset>(
-    model: &mut dyn Module,
+    model: &mut dyn Forward,
     data: D,
     batch_size: usize,
     dev: &Device,
