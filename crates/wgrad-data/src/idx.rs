@@ -66,13 +66,18 @@ pub fn read_bytes(path: impl AsRef<Path>) -> Result<Vec<u8>> {
         path: name.clone(),
         source,
     })?;
+    decompress(&name, raw)
+}
+
+/// `raw`, decompressed when it starts with the gzip magic `1f 8b`; `name` names the source in errors.
+pub fn decompress(name: &str, raw: Vec<u8>) -> Result<Vec<u8>> {
     if !raw.starts_with(&GZIP_MAGIC) {
         return Ok(raw);
     }
     let mut out = Vec::with_capacity(raw.len() * 4);
     MultiGzDecoder::new(raw.as_slice())
         .read_to_end(&mut out)
-        .map_err(|e| data_err(&name, format!("corrupt gzip stream: {e}")))?;
+        .map_err(|e| data_err(name, format!("corrupt gzip stream: {e}")))?;
     Ok(out)
 }
 

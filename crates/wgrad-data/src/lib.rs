@@ -3,8 +3,8 @@
 //! - [`idx`] reads the IDX files MNIST and Fashion-MNIST ship in, raw or gzip, and checks them strictly: a
 //!   truncated download or a file with trailing bytes is an [`Error`](wgrad_graph::Error) naming the file, not a
 //!   model that silently trains on garbage.
-//! - [`mnist`] holds a data set as bytes ([`Mnist`]), loads the 10,000 real digits bundled in the repository's
-//!   `data/` (so examples and tests run offline) and any standard MNIST-format directory.
+//! - [`mnist`] holds a data set as bytes ([`Mnist`]), loads the 10,000 real digits compiled into this crate
+//!   (so examples and tests run offline, from any directory) and any standard MNIST-format directory.
 //! - [`loader`] serves shuffled, normalized mini-batches as plain `Vec<f32>` / `Vec<i32>`; turning them into
 //!   tensors on a device is the caller's job, which keeps this crate free of graph and backend internals.
 //!

@@ -3,8 +3,8 @@
 //! [`Mnist`] keeps the pixels as bytes (a quarter of the memory of `f32`, and exactly what the files hold);
 //! conversion to normalized floats happens per batch in the [`loader`](crate::loader).
 //!
-//! Why a bundled set: the repository's `data/` holds 10,000 real MNIST digits (see `data/README.md`), so examples
-//! and tests train on real data with no download. [`Mnist::bundled_split`] splits them 8,000 / 2,000; the images
+//! Why a bundled set: this crate embeds 10,000 real MNIST digits (`crates/wgrad-data/data/`, see the
+//! `README.md` there), so examples and tests train on real data with no download. [`Mnist::bundled_split`] splits them 8,000 / 2,000; the images
 //! were shuffled before writing, so both parts have every class. For the full 60,000 / 10,000 MNIST, or
 //! Fashion-MNIST (same file names and format; Debian's `dataset-fashion-mnist` installs it in
 //! [`FASHION_MNIST_DEBIAN_DIR`]), use [`Mnist::load_dir`].
@@ -32,6 +32,12 @@ const STANDARD: [[&str; 2]; 4] = [
     ["t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"],
     ["t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"],
 ];
+
+/// The bundled digits, compiled in (see `data/README.md` beside the files for their provenance).
+const BUNDLED_IMAGES: &[u8] = include_bytes!("../data/images-idx3-ubyte.gz");
+const BUNDLED_LABELS: &[u8] = include_bytes!("../data/labels-idx1-ubyte.gz");
+/// How errors name the bundled set.
+const BUNDLED_SOURCE: &str = "bundled MNIST (wgrad-data)";
 
 /// File stems of the bundled layout: one set of images and labels, split by [`BUNDLED_TEST`].
 const BUNDLED: [&str; 2] = ["images-idx3-ubyte", "labels-idx1-ubyte"];
@@ -85,21 +91,28 @@ impl Mnist {
         )
     }
 
-    /// The repository's `data/` directory, which holds the bundled 10,000 digits.
-    pub fn bundled_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")
-    }
-
-    /// All 10,000 bundled digits (28×28), in file order.
+    /// All 10,000 bundled digits (28×28), in file order. They are compiled into the crate
+    /// (`crates/wgrad-data/data/`, 1.6 MB of gzip), so every binary finds them wherever it runs.
     pub fn bundled() -> Result<Self> {
-        let dir = Self::bundled_dir();
-        let [images, labels] = BUNDLED.map(|stem| dir.join(format!("{stem}.gz")));
-        Self::from_files(images, labels)
+        let parse = |bytes: &[u8], ndim, what| {
+            let raw = idx::decompress(BUNDLED_SOURCE, bytes.to_vec())?;
+            idx::parse(BUNDLED_SOURCE, &raw, Some(ndim), what)
+        };
+        let img = parse(BUNDLED_IMAGES, 3, "pixel bytes")?;
+        let lbl = parse(BUNDLED_LABELS, 1, "labels")?;
+        check(
+            img.data,
+            lbl.data,
+            img.dims[1],
+            img.dims[2],
+            BUNDLED_SOURCE,
+            BUNDLED_SOURCE,
+        )
     }
 
     /// The bundled digits as (train, test): the first 8,000 and the last 2,000.
     pub fn bundled_split() -> Result<(Self, Self)> {
-        split_bundled(Self::bundled()?, &Self::bundled_dir().display().to_string())
+        split_bundled(Self::bundled()?, BUNDLED_SOURCE)
     }
 
     /// Loads (train, test) from an MNIST-format directory.

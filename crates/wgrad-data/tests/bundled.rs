@@ -1,9 +1,9 @@
-//! The 10,000 real MNIST digits in the repository's `data/` (see `data/README.md`).
+//! The 10,000 real MNIST digits bundled in `crates/wgrad-data/data/` (see its `README.md`).
 
 use wgrad_data::mnist::CLASSES;
 use wgrad_data::{Loader, LoaderConfig, Mnist};
 
-/// Class counts from `data/README.md`: those of the first 10,000 images of the MNIST training set.
+/// Class counts from `crates/wgrad-data/data/README.md`: those of the first 10,000 images of the MNIST training set.
 const README_COUNTS: [usize; CLASSES] = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978];
 
 #[test]
@@ -40,7 +40,9 @@ fn bundled_split_sizes() {
 
 #[test]
 fn bundled_load_dir_matches_bundled_split() {
-    let (train, test) = Mnist::load_dir(Mnist::bundled_dir()).expect("bundled layout");
+    // the crate's own copy of the files, read as a directory in the bundled layout
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
+    let (train, test) = Mnist::load_dir(dir).expect("bundled layout");
     let (want_train, want_test) = Mnist::bundled_split().expect("bundled data");
     assert_eq!(train, want_train);
     assert_eq!(test, want_test);

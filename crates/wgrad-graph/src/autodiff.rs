@@ -2,7 +2,7 @@
 //!
 //! Backward rules are written with graph ops, so a gradient is itself a differentiable graph: `grad` of a
 //! `grad` works (gradient penalties, contractive autoencoders), and every backend runs gradients with the
-//! kernels it already has. [`vjp`] holds one arm per op returning one `Option<Tensor>` per input (`None`: no
+//! kernels it already has. `vjp` holds one arm per op returning one `Option<Tensor>` per input (`None`: no
 //! gradient flows there); the engine checks the arity and sums contributions.
 //!
 //! Conventions: ReLU'(0) = 0; ties of `maximum`/`minimum` and of `max`/`min` reductions share the gradient

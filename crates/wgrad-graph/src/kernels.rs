@@ -27,7 +27,7 @@ impl Input<'_> {
 pub trait Kernels {
     /// A fused elementwise chain ([`crate::fuse`]). The default runs its nodes one by one with this
     /// backend's own `unary`/`binary`/`where_`, so results equal the unfused steps'; a backend that reports
-    /// [`Backend::fuses_elementwise`] overrides it with one kernel.
+    /// [`crate::Backend::fuses_elementwise`] overrides it with one kernel.
     fn fused(&mut self, expr: &FusedExpr, args: &[Input], out: &Meta) -> Result<Buffer> {
         let shape = out.shape.clone();
         let layout = Layout::contiguous(shape.clone());

@@ -3,7 +3,7 @@
 //! Every primitive needs a CPU loop, a WGSL kernel, a backward rule and a test row, so the set stays small;
 //! composites (mean, var, logsumexp, losses, norms) are built from these as `Tensor` methods (`ops/`) and in
 //! `wgrad-nn`. The elementwise families are declared in [`crate::registry`]. Inputs live in the graph node,
-//! never inside a variant, so graph walks never match on ops. Shape and dtype rules live in [`crate::infer`].
+//! never inside a variant, so graph walks never match on ops. Shape and dtype rules live in [`crate::infer()`].
 //!
 //! Binary ops and `where` take equal shapes: the `Tensor` API broadcasts by inserting `expand`, whose backward
 //! is a sum, so no other rule has to "unbroadcast".

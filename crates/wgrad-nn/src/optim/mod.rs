@@ -2,7 +2,7 @@
 //!
 //! Two ways to step, both realizing the new parameters, the new optimizer state and anything deferred on
 //! the device (the loss `backward` was called on, pending batch-norm statistics) in ONE
-//! [`wgrad_graph::realize`] call: on the GPU one command encoder and one submit per step.
+//! [`wgrad_graph::realize()`] call: on the GPU one command encoder and one submit per step.
 //! - PyTorch's habit, `loss.backward()?; opt.step()?;`: [`Optimizer::step`] applies the gradients
 //!   accumulated in the parameters and keeps them (readable, and accumulating until
 //!   [`Optimizer::zero_grad`], as in PyTorch).

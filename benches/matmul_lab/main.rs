@@ -1,0 +1,189 @@
+//! Matmul lab: the measurements behind the choice of matmul kernel on software adapters (BENCHMARKS.md,
+//! "Matmul on lavapipe"). Not one of the fixed workloads; run one mode at a time:
+//!
+//! - `cargo bench --bench matmul_lab`: cost of one lane-load of each kind of memory (storage buffer with
+//!   divergent / uniform address, `array<vec4<f32>>`, uniform buffer, workgroup memory, private array,
+//!   r32float and rgba32float textures) in a loop of 4096 loads per invocation;
+//! - `-- variants`: the library's kernels (`matmul_with`) at n = 256, 512, 1024, result read back;
+//! - `-- mm` (env `LAB_CFGS="4,1 8,1"`): `matmul_sg` generalised to (8·ra) x (32·cb) subgroup tiles;
+//! - `-- tex`: prototype with both operands staged in rgba32float textures (raw wgpu on the backend's
+//!   device; kernel time only, operands written once).
+//!
+//! On Mesa 22.3 llvmpipe every storage-buffer and workgroup-memory load runs lane by lane, while uniform
+//! buffers, private arrays and textures are gathered with SIMD; see BENCHMARKS.md for the numbers.
+#![allow(clippy::unwrap_used)]
+
+mod loads;
+mod prototypes;
+
+use std::time::Instant;
+
+use wgrad::graph::{Backend, Buffer, DType, Layout, Meta, View};
+use wgrad::wgpu::dispatch::{Bind, Dispatch, Grid, Shader};
+use wgrad::wgpu::engine::Recorder;
+use wgrad::wgpu::WgpuBackend;
+
+pub(crate) fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+pub(crate) fn shader(name: &str, src: String) -> &'static Shader {
+    Box::leak(Box::new(Shader {
+        name: leak(name.to_string()),
+        source: leak(src),
+    }))
+}
+
+pub(crate) fn upload(gpu: &WgpuBackend, data: &[f32]) -> Buffer {
+    let meta = Meta::new(vec![data.len()], DType::F32);
+    gpu.upload(&bytemuck_cast(data), &meta).unwrap()
+}
+
+pub(crate) fn bytemuck_cast(d: &[f32]) -> Vec<u8> {
+    d.iter().flat_map(|x| x.to_ne_bytes()).collect()
+}
+
+pub(crate) fn download(gpu: &WgpuBackend, b: &Buffer, n: usize) -> Vec<f32> {
+    let view = View {
+        buffer: b.clone(),
+        layout: Layout::contiguous(vec![n].into()),
+        dtype: DType::F32,
+    };
+    gpu.download(&view)
+        .unwrap()
+        .chunks(4)
+        .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    gpu: &WgpuBackend,
+    sh: &'static Shader,
+    entry: &'static str,
+    inputs: &[&Buffer],
+    out_n: usize,
+    params: &[u32],
+    grid: Grid,
+    reps: usize,
+) -> (f64, Vec<f32>) {
+    let mut best = f64::MAX;
+    let mut last = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        let mut rec = Recorder::new(gpu.engine().clone());
+        let out = rec.output(&Meta::new(vec![out_n], DType::F32)).unwrap();
+        rec.dispatch(Dispatch {
+            shader: sh,
+            entry,
+            dtype: DType::F32,
+            overrides: &[],
+            bindings: &Bind::io(inputs, &out),
+            params,
+            grid,
+        })
+        .unwrap();
+        rec.finish().unwrap();
+        last = download(gpu, &out, out_n);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (best, last)
+}
+
+/// The library's kernels (`matmul_with`), strided operands as the tests use them, result read back.
+fn variants(gpu: &WgpuBackend, n: usize) {
+    use wgrad::graph::Input;
+    use wgrad::wgpu::kernels::matmul::{matmul_with, Variant};
+    let a: Vec<f32> = (0..n * n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
+    let (ab, bb) = (upload(gpu, &a), upload(gpu, &a));
+    let layout = Layout::contiguous(vec![1, n, n].into());
+    let out = Meta::new(vec![1, n, n], DType::F32);
+    for v in Variant::ALL {
+        if !wgrad::wgpu::kernels::matmul::available(gpu.caps(), v) {
+            continue;
+        }
+        let mut best = f64::MAX;
+        for _ in 0..4 {
+            let t = Instant::now();
+            let mut rec = Recorder::new(gpu.engine().clone());
+            let inp = |b| Input {
+                buffer: b,
+                layout: &layout,
+                dtype: DType::F32,
+            };
+            let c = matmul_with(&mut rec, v, inp(&ab), inp(&bb), &out).unwrap();
+            rec.finish().unwrap();
+            download(gpu, &c, n * n);
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "{:>14} n={n}: {:.2} GFLOP/s ({:.1} ms incl. readback)",
+            v.entry(),
+            2.0 * (n as f64).powi(3) / best / 1e9,
+            best * 1e3
+        );
+    }
+}
+
+fn main() {
+    let gpu = WgpuBackend::new().unwrap();
+    eprintln!("adapter: {}", gpu.name());
+    if std::env::args().any(|a| a == "mm") {
+        let cfgs: Vec<(usize, usize)> = std::env::var("LAB_CFGS")
+            .unwrap_or("4,1 8,1 4,2 8,2".into())
+            .split_whitespace()
+            .map(|p| {
+                let mut it = p.split(',').map(|x| x.parse().unwrap());
+                (it.next().unwrap(), it.next().unwrap())
+            })
+            .collect();
+        prototypes::matmul_lab(&gpu, 1024, &cfgs);
+        return;
+    }
+    if std::env::args().any(|a| a == "variants") {
+        for n in [256, 512, 1024] {
+            variants(&gpu, n);
+        }
+        return;
+    }
+    if std::env::args().any(|a| a == "tex") {
+        prototypes::texture_matmul(&gpu, 1024);
+        return;
+    }
+    let src = upload(&gpu, &vec![1.0f32; 1 << 20]);
+    let params: Vec<u32> = (0..8192).map(|i| (i as f32).to_bits()).collect();
+    let wgs = 2048u32;
+    for kind in [
+        "none",
+        "divergent",
+        "uniform",
+        "vec4",
+        "ubo",
+        "ubo_uniform",
+        "shared",
+        "private",
+    ] {
+        let sh = shader(&format!("lab_{kind}"), loads::load_kernel(kind));
+        let (t, _) = run(
+            &gpu,
+            sh,
+            "main",
+            &[&src],
+            wgs as usize * 8,
+            &params,
+            Grid::Linear(wgs),
+            5,
+        );
+        let lane_loads = wgs as f64 * 8.0 * 1024.0 * 4.0;
+        println!(
+            "{kind:>12}: {:.1} ms, {:.2} ns per lane-load ({:.1} G lane-loads/s)",
+            t * 1e3,
+            t * 1e9 / lane_loads,
+            lane_loads / t / 1e9
+        );
+    }
+    loads::texture_test(&gpu, false);
+    loads::texture_test(&gpu, true);
+}
