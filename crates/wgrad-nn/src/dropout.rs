@@ -20,14 +20,13 @@ pub struct Dropout {
 }
 
 impl Dropout {
-    /// `p` must be in `[0, 1)`. Starts in training mode, like every PyTorch module.
+    /// `p` must be in `[0, 1]` (`p = 1` drops everything). Starts in training mode, like every PyTorch
+    /// module.
+    ///
+    /// # Errors
+    /// `Error::Argument` for `p` outside `[0, 1]` (or NaN), as PyTorch refuses it.
     pub fn new(p: f64) -> Result<Dropout> {
-        if !(0.0..1.0).contains(&p) {
-            return Err(Error::argument(
-                "dropout",
-                format!("p = {p} is not in [0, 1)"),
-            ));
-        }
+        check_p(p)?;
         Ok(Dropout { p, training: true })
     }
 
@@ -36,10 +35,28 @@ impl Dropout {
     }
 }
 
-/// Functional dropout: `x·mask/(1-p)` with `mask ~ Bernoulli(1-p)` when `training`, else `x`.
+fn check_p(p: f64) -> Result<()> {
+    if !(0.0..=1.0).contains(&p) {
+        return Err(Error::argument(
+            "dropout",
+            format!("dropout probability has to be between 0 and 1, but got {p}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Functional dropout: `x·mask/(1-p)` with `mask ~ Bernoulli(1-p)` when `training`, else `x`. With `p = 1`
+/// the result is `x·0` (zeros, NaN where `x` is infinite or NaN), as PyTorch computes it, not `0·∞`.
+///
+/// # Errors
+/// `Error::Argument` for `p` outside `[0, 1]`.
 pub fn dropout(x: &Tensor, p: f64, training: bool) -> Result<Tensor> {
+    check_p(p)?;
     if !training || p == 0.0 {
         return Ok(x.clone());
+    }
+    if p == 1.0 {
+        return x.mul(&x.zeros_like());
     }
     let keep = 1.0 - p;
     let mask = Tensor::bernoulli(x.shape().clone(), keep, x.dtype(), x.device())?;

@@ -50,12 +50,17 @@ fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
 }
 
+// NaN on the bits: llvmpipe compiles float comparisons as ordered, so `x != x` is false for NaN there.
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
 // NaN-aware "candidate beats current" for a maximum: NaN beats numbers, nothing beats NaN.
 fn beats(candidate: f32, current: f32) -> bool {
-    if current != current {
+    if is_nan(current) {
         return false;
     }
-    return candidate != candidate || candidate > current;
+    return is_nan(candidate) || candidate > current;
 }
 
 // Flat input index (within the plane) of the first maximum of window (oy, ox) of `plane_base`.

@@ -69,10 +69,20 @@ fn unravel(i: u32, rank: u32, shape: vec4<u32>, strides: vec4<u32>) -> u32 {
     return q;
 }
 
+// NaN on the bits (T converts to f32 exactly enough: NaN stays NaN, integers never are): llvmpipe compiles
+// float comparisons as ordered, so `x != x` is false for NaN there.
+fn is_nan(v: T) -> bool {
+    return (bitcast<u32>(f32(v)) & 0x7fffffffu) > 0x7f800000u;
+}
+
 // Whether (b, bi) replaces (a, ai): op 1 keeps the maximum, op 2 the minimum; ties keep the smaller index.
+// NaN is the extreme both ways (PyTorch): it beats every number, and the first NaN stays.
 fn better(op: u32, a: T, ai: u32, b: T, bi: u32) -> bool {
     if bi == NONE { return false; }
     if ai == NONE { return true; }
+    let a_nan = is_nan(a);
+    let b_nan = is_nan(b);
+    if a_nan || b_nan { return b_nan && (!a_nan || bi < ai); }
     if op == 1u { return b > a || (b == a && bi < ai); }
     return b < a || (b == a && bi < ai);
 }

@@ -54,7 +54,8 @@ impl TensorOrScalar {
 }
 
 impl Tensor {
-    pub(crate) fn unary(&self, op: UnaryOp) -> Result<Tensor> {
+    /// `op` applied elementwise (what `exp()`, `relu()`, … call; for code that picks the op at run time).
+    pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
         Tensor::from_op(Op::Unary(op), &[self])
     }
 
@@ -77,7 +78,8 @@ impl Tensor {
         Ok((lhs.expand(shape.clone())?, rhs.expand(shape)?))
     }
 
-    pub(crate) fn binary(&self, op: BinaryOp, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
+    /// `self op rhs` elementwise with broadcasting (what `add()`, `maximum()`, … call).
+    pub fn binary(&self, op: BinaryOp, rhs: impl Into<TensorOrScalar>) -> Result<Tensor> {
         let rhs = rhs.into().into_tensor(self);
         if self.dtype() != rhs.dtype() {
             return Err(Error::dtype(

@@ -77,30 +77,41 @@ impl Tensor {
             .product())
     }
 
-    /// Mean over `axes`.
+    /// Mean over `axes`. Half-precision inputs (f16, bf16) are summed and divided in f32 and the result
+    /// rounded back once, as PyTorch does: in f16 the element count alone overflows past 65,504.
     pub fn mean(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
         let n = self.count(axes)?;
-        self.sum(axes, keepdim)?.div(n as f64)
+        let wide = self.widened()?;
+        wide.sum(axes, keepdim)?.div(n as f64)?.cast(self.dtype())
     }
     pub fn mean_all(&self) -> Result<Tensor> {
-        self.sum_all()?.div(self.numel() as f64)
+        let wide = self.widened()?;
+        wide.sum_all()?.div(self.numel() as f64)?.cast(self.dtype())
     }
-    /// Variance over `axes` (`unbiased` divides by n - 1, as `torch.var` does by default).
+    /// Variance over `axes` (`unbiased` divides by n - 1, as `torch.var` does by default, so one element
+    /// gives NaN, as in PyTorch). Half-precision inputs are computed in f32 (see [`Tensor::mean`]).
     pub fn var(&self, axes: &[isize], keepdim: bool, unbiased: bool) -> Result<Tensor> {
         let n = self.count(axes)?;
-        let centered = self.sub(&self.mean(axes, true)?)?;
+        let wide = self.widened()?;
+        let centered = wide.sub(&wide.mean(axes, true)?)?;
         let ss = centered.mul(&centered)?.sum(axes, keepdim)?;
-        ss.div(
-            (if unbiased {
-                n.saturating_sub(1).max(1)
-            } else {
-                n
-            }) as f64,
-        )
+        let divisor = if unbiased { n as f64 - 1.0 } else { n as f64 };
+        ss.div(divisor)?.cast(self.dtype())
     }
-    /// `log Σ exp(x)` over `axes`, computed stably by subtracting the (detached) maximum.
+    /// The tensor in f32 when it is f16 or bf16 (for statistics, whose sums and counts overflow or lose
+    /// precision in half precision), else itself.
+    pub fn widened(&self) -> Result<Tensor> {
+        match self.dtype() {
+            DType::F16 | DType::BF16 => self.cast(DType::F32),
+            _ => Ok(self.clone()),
+        }
+    }
+    /// `log Σ exp(x)` over `axes`, computed stably by subtracting the (detached) maximum. An infinite
+    /// maximum is not subtracted (PyTorch's rule), so a slice of all `-inf` gives `-inf`, not NaN.
     pub fn logsumexp(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
         let m = self.max(axes, true)?.detach();
+        let finite = m.abs()?.lt(f64::INFINITY)?;
+        let m = finite.where_(&m, 0.0)?;
         let s = self.sub(&m)?.exp()?.sum(axes, true)?.log()?.add(&m)?;
         if keepdim {
             return Ok(s);

@@ -1,0 +1,186 @@
+//! Edge values (NaN, ±inf, ±0, huge and tiny numbers) give PyTorch's answer on every backend.
+//!
+//! The expected values are PyTorch's, computed by `tests/pytorch/edge_values.py` into
+//! `tests/pytorch/edge_values.json`: every registry elementwise op on a vector of edge values (binary ops on
+//! every pair), the reductions and softmax over rows with NaN and infinities, and the composites that meet an
+//! edge (logsumexp of `-inf` rows, dropout with `p = 1`, half-precision means, one-element variance). Each
+//! check runs on the CPU reference and, fused and unfused, on the GPU (lavapipe in CI).
+
+use serde_json::Value;
+use wgrad::graph::{BinaryOp, UnaryOp};
+use wgrad::{DType, Device, Tensor};
+
+fn expected() -> Value {
+    let text = include_str!("pytorch/edge_values.json");
+    serde_json::from_str(text).expect("edge_values.json parses")
+}
+
+fn num(v: &Value) -> f64 {
+    match v {
+        Value::String(s) if s == "nan" => f64::NAN,
+        Value::String(s) if s == "inf" => f64::INFINITY,
+        Value::String(s) if s == "-inf" => f64::NEG_INFINITY,
+        other => other.as_f64().expect("a number or nan/inf"),
+    }
+}
+
+fn nums(v: &Value) -> Vec<f64> {
+    v.as_array().expect("an array").iter().map(num).collect()
+}
+
+/// Devices to check: the CPU reference and the GPU (failing under CI=true without an adapter).
+fn devices() -> Vec<Device> {
+    let mut devs = vec![wgrad::cpu_device()];
+    if let Some(gpu) = wgrad::wgpu::testing::backend_or_skip() {
+        devs.push(Device::new(gpu));
+    }
+    devs
+}
+
+/// Equal as PyTorch's values: NaN where it is NaN, the same infinity, else within `rtol` (f32 rounding of
+/// transcendental functions on a GPU).
+fn same(got: f64, want: f64, rtol: f64) -> bool {
+    if want.is_nan() {
+        return got.is_nan();
+    }
+    if want.is_infinite() {
+        return got == want;
+    }
+    (got - want).abs() <= 1e-6 + rtol * want.abs()
+}
+
+/// sin and cos of |x| ≥ 2²⁴ on a GPU: an exact answer needs 2/π to a hundred bits (Payne-Hanek), which the
+/// WGSL helpers do not do (see `sin_f32` in `shaders/elementwise.wgsl`); such results only stay in [-1, 1].
+fn beyond_range_reduction(op: UnaryOp, x: f64, dev: &Device) -> bool {
+    matches!(op, UnaryOp::Sin | UnaryOp::Cos)
+        && x.is_finite()
+        && x.abs() >= 16_777_216.0
+        && dev.name() != "cpu"
+}
+
+#[track_caller]
+fn check(what: &str, dev: &Device, got: &[f64], want: &[f64], inputs: &[String]) {
+    assert_eq!(got.len(), want.len(), "{what} on {}", dev.name());
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            same(g, w, 2e-6),
+            "{what}({}) on {}: got {g}, PyTorch {w}",
+            inputs.get(i).map_or("", String::as_str),
+            dev.name()
+        );
+    }
+}
+
+fn t(values: &[f64], shape: &[usize], dev: &Device) -> Tensor {
+    Tensor::from_f64(values, shape.to_vec(), DType::F32, dev).expect("tensor")
+}
+
+#[test]
+fn every_unary_op_follows_pytorch_at_edge_values() {
+    let e = expected();
+    let x = nums(&e["x"]);
+    let labels: Vec<String> = x.iter().map(|v| format!("{v:e}")).collect();
+    for &op in UnaryOp::ALL {
+        let want = nums(&e["unary"][op.name()]);
+        assert!(!want.is_empty(), "{}: no PyTorch values (rerun the script)", op.name());
+        for dev in devices() {
+            let xt = t(&x, &[x.len()], &dev);
+            // inside a fused chain too: x·1 through the op, then ·1
+            let fused = xt.mul(1.0).and_then(|y| y.unary(op)).and_then(|y| y.mul(1.0));
+            for (what, y) in [(op.name().to_string(), xt.unary(op)), (format!("fused {}", op.name()), fused)] {
+                let mut got = y.and_then(|y| y.to_f64_vec()).expect("runs");
+                let mut want = want.clone();
+                for (i, &v) in x.iter().enumerate() {
+                    if beyond_range_reduction(op, v, &dev) {
+                        assert!(got[i].abs() <= 1.0, "{what}({v:e}) = {}", got[i]);
+                        (got[i], want[i]) = (0.0, 0.0);
+                    }
+                }
+                check(&what, &dev, &got, &want, &labels);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_binary_op_follows_pytorch_at_edge_values() {
+    let e = expected();
+    let (a, b) = (nums(&e["a"]), nums(&e["b"]));
+    let labels: Vec<String> = a.iter().zip(&b).map(|(a, b)| format!("{a:e}, {b:e}")).collect();
+    for &op in BinaryOp::ALL {
+        let want = nums(&e["binary"][op.name()]);
+        assert!(!want.is_empty(), "{}: no PyTorch values", op.name());
+        for dev in devices() {
+            let (at, bt) = (t(&a, &[a.len()], &dev), t(&b, &[b.len()], &dev));
+            let y = at.binary(op, &bt).expect("builds");
+            let y = if op.is_comparison() { y.cast(DType::F32).expect("cast") } else { y };
+            check(op.name(), &dev, &y.to_f64_vec().expect("runs"), &want, &labels);
+        }
+    }
+}
+
+#[test]
+fn reductions_and_softmax_follow_pytorch_on_nan_and_inf_rows() {
+    let e = expected();
+    let r = &e["reductions"];
+    let rows: Vec<f64> = r["rows"].as_array().expect("rows").iter().flat_map(nums).collect();
+    let labels: Vec<String> = (0..4).map(|i| format!("row {i}")).collect();
+    for dev in devices() {
+        let x = t(&rows, &[4, 4], &dev);
+        let f32s = |y: Tensor| y.to_f64_vec().expect("runs");
+        check("sum", &dev, &f32s(x.sum(&[1], false).unwrap()), &nums(&r["sum"]), &labels);
+        check("max", &dev, &f32s(x.max(&[1], false).unwrap()), &nums(&r["max"]), &labels);
+        check("min", &dev, &f32s(x.min(&[1], false).unwrap()), &nums(&r["min"]), &labels);
+        let arg = |y: Tensor| y.cast(DType::F32).map(f32s).expect("cast");
+        check("argmax", &dev, &arg(x.argmax(1, false).unwrap()), &nums(&r["argmax"]), &labels);
+        check("argmin", &dev, &arg(x.argmin(1, false).unwrap()), &nums(&r["argmin"]), &labels);
+        let lse = f32s(x.logsumexp(&[1], false).unwrap());
+        check("logsumexp", &dev, &lse, &nums(&r["logsumexp"]), &labels);
+        check("mean", &dev, &f32s(x.mean(&[1], false).unwrap()), &nums(&r["mean"]), &labels);
+        let flat = |v: &Value| -> Vec<f64> { v.as_array().expect("rows").iter().flat_map(nums).collect() };
+        let sm = f32s(x.softmax(1).unwrap());
+        check("softmax", &dev, &sm, &flat(&r["softmax"]), &[]);
+        let lsm = f32s(x.log_softmax(1).unwrap());
+        check("log_softmax", &dev, &lsm, &flat(&r["log_softmax"]), &[]);
+    }
+}
+
+#[test]
+fn composites_meet_edges_as_pytorch_does() {
+    let e = expected();
+    let c = &e["composites"];
+    for dev in devices() {
+        let x = t(&[1.0, f64::INFINITY, f64::NAN, -2.0], &[4], &dev);
+        let dropped = wgrad::nn::dropout::dropout(&x, 1.0, true).unwrap().to_f64_vec().unwrap();
+        check("dropout p=1", &dev, &dropped, &nums(&c["dropout_p1"]), &[]);
+        let ones16 = Tensor::ones([100_000], DType::F16, &dev);
+        let mean = ones16.mean_all().unwrap().item().unwrap();
+        check("f16 mean", &dev, &[mean], &[num(&c["mean_f16_ones_100000"])], &[]);
+        let sum = ones16.sum_all().unwrap().item().unwrap();
+        check("f16 sum", &dev, &[sum], &[num(&c["sum_f16_ones_100000"])], &[]);
+        // accumulated in f32, as PyTorch does: in f16, 2048 + 1 rounds back to 2048
+        let sum = Tensor::ones([3000], DType::F16, &dev).sum_all().unwrap().item().unwrap();
+        check("f16 sum 3000", &dev, &[sum], &[num(&c["sum_f16_ones_3000"])], &[]);
+        let three = t(&[3.0], &[1], &dev);
+        let var = three.var(&[0], false, true).unwrap().item().unwrap();
+        check("var unbiased n=1", &dev, &[var], &[num(&c["var_unbiased_one_element"])], &[]);
+        let var = three.var(&[0], false, false).unwrap().item().unwrap();
+        check("var biased n=1", &dev, &[var], &[num(&c["var_biased_one_element"])], &[]);
+        let img = t(&[1.0, f64::NAN, 3.0, 4.0], &[1, 1, 2, 2], &dev);
+        let pooled = img.max_pool2d([2, 2], [2, 2], [0, 0]).unwrap().item().unwrap();
+        check("max_pool2d NaN", &dev, &[pooled], &[num(&c["max_pool2d_nan"])], &[]);
+        let logits = t(&[0.0, f64::NEG_INFINITY], &[1, 2], &dev);
+        let y = Tensor::from_vec(vec![0i32], [1], &dev).unwrap();
+        let ce = wgrad::nn::cross_entropy(&logits, &y).unwrap().item().unwrap();
+        check("cross_entropy", &dev, &[ce], &[num(&c["cross_entropy_neg_inf_other"])], &[]);
+    }
+}
+
+#[test]
+fn dropout_refuses_probabilities_outside_0_1() {
+    assert!(wgrad::nn::Dropout::new(1.0).is_ok(), "p = 1 is accepted, as in PyTorch");
+    for p in [-0.1, 1.5, f64::NAN] {
+        let e = wgrad::nn::Dropout::new(p).expect_err("outside [0, 1]");
+        assert!(e.to_string().contains("between 0 and 1"), "{e}");
+    }
+}
