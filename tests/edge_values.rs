@@ -184,3 +184,30 @@ fn dropout_refuses_probabilities_outside_0_1() {
         assert!(e.to_string().contains("between 0 and 1"), "{e}");
     }
 }
+
+/// Zero-size dimensions compute what PyTorch does (empty results, sums of nothing are 0, means NaN, the
+/// loss of an empty batch NaN); reducing an empty dimension to a max is an error, as in PyTorch.
+#[test]
+fn zero_size_dims_work_like_pytorch() {
+    for dev in devices() {
+        let empty = Tensor::ones([0, 3], DType::F32, &dev);
+        let vals = |t: wgrad::Result<Tensor>| t.and_then(|t| t.to_f64_vec()).expect("runs");
+        let b = Tensor::ones([3, 4], DType::F32, &dev);
+        assert_eq!(vals(empty.matmul(&b)).len(), 0);
+        let k0 = Tensor::ones([3, 0], DType::F32, &dev).matmul(&Tensor::ones([0, 4], DType::F32, &dev));
+        assert_eq!(vals(k0), vec![0.0; 12], "a product over k = 0 is 0");
+        assert_eq!(vals(empty.sum(&[0], false)), vec![0.0; 3]);
+        assert!(vals(empty.mean(&[0], false)).iter().all(|v| v.is_nan()));
+        assert_eq!(vals(Tensor::ones([0, 5], DType::F32, &dev).softmax(-1)).len(), 0);
+        let x = Tensor::ones([0, 1, 5, 5], DType::F32, &dev);
+        let w = Tensor::ones([2, 1, 3, 3], DType::F32, &dev);
+        let y = x.conv2d(&w, None, wgrad::Conv2dParams::default()).expect("builds");
+        assert_eq!(y.dims(), [0, 2, 3, 3]);
+        assert_eq!(vals(Ok(y)).len(), 0);
+        let labels = Tensor::from_vec(Vec::<i32>::new(), [0], &dev).expect("empty labels");
+        let loss = wgrad::nn::cross_entropy(&empty, &labels).and_then(|l| l.item());
+        assert!(loss.expect("runs").is_nan(), "mean over an empty batch");
+        let e = empty.max_all().expect_err("max of nothing");
+        assert!(e.to_string().contains("cannot reduce empty dim"), "{e}");
+    }
+}
