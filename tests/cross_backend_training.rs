@@ -17,8 +17,8 @@ mod models;
 use models::{batch_tensors, CnnConfig, MlpConfig, ModelConfig};
 use wgrad::data::{Loader, LoaderConfig, Mnist};
 use wgrad::nn::{
-    cross_entropy, AdamConfig, AdamWConfig, Forward, Module, Optimizer, OptimizerState,
-    Sequential, UpdateRule,
+    cross_entropy, AdamConfig, AdamWConfig, Forward, Module, Optimizer, OptimizerState, Sequential,
+    UpdateRule,
 };
 use wgrad::Device;
 

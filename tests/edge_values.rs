@@ -82,12 +82,22 @@ fn every_unary_op_follows_pytorch_at_edge_values() {
     let labels: Vec<String> = x.iter().map(|v| format!("{v:e}")).collect();
     for &op in UnaryOp::ALL {
         let want = nums(&e["unary"][op.name()]);
-        assert!(!want.is_empty(), "{}: no PyTorch values (rerun the script)", op.name());
+        assert!(
+            !want.is_empty(),
+            "{}: no PyTorch values (rerun the script)",
+            op.name()
+        );
         for dev in devices() {
             let xt = t(&x, &[x.len()], &dev);
             // inside a fused chain too: x·1 through the op, then ·1
-            let fused = xt.mul(1.0).and_then(|y| y.unary(op)).and_then(|y| y.mul(1.0));
-            for (what, y) in [(op.name().to_string(), xt.unary(op)), (format!("fused {}", op.name()), fused)] {
+            let fused = xt
+                .mul(1.0)
+                .and_then(|y| y.unary(op))
+                .and_then(|y| y.mul(1.0));
+            for (what, y) in [
+                (op.name().to_string(), xt.unary(op)),
+                (format!("fused {}", op.name()), fused),
+            ] {
                 let mut got = y.and_then(|y| y.to_f64_vec()).expect("runs");
                 let mut want = want.clone();
                 for (i, &v) in x.iter().enumerate() {
@@ -106,15 +116,29 @@ fn every_unary_op_follows_pytorch_at_edge_values() {
 fn every_binary_op_follows_pytorch_at_edge_values() {
     let e = expected();
     let (a, b) = (nums(&e["a"]), nums(&e["b"]));
-    let labels: Vec<String> = a.iter().zip(&b).map(|(a, b)| format!("{a:e}, {b:e}")).collect();
+    let labels: Vec<String> = a
+        .iter()
+        .zip(&b)
+        .map(|(a, b)| format!("{a:e}, {b:e}"))
+        .collect();
     for &op in BinaryOp::ALL {
         let want = nums(&e["binary"][op.name()]);
         assert!(!want.is_empty(), "{}: no PyTorch values", op.name());
         for dev in devices() {
             let (at, bt) = (t(&a, &[a.len()], &dev), t(&b, &[b.len()], &dev));
             let y = at.binary(op, &bt).expect("builds");
-            let y = if op.is_comparison() { y.cast(DType::F32).expect("cast") } else { y };
-            check(op.name(), &dev, &y.to_f64_vec().expect("runs"), &want, &labels);
+            let y = if op.is_comparison() {
+                y.cast(DType::F32).expect("cast")
+            } else {
+                y
+            };
+            check(
+                op.name(),
+                &dev,
+                &y.to_f64_vec().expect("runs"),
+                &want,
+                &labels,
+            );
         }
     }
 }
@@ -123,21 +147,63 @@ fn every_binary_op_follows_pytorch_at_edge_values() {
 fn reductions_and_softmax_follow_pytorch_on_nan_and_inf_rows() {
     let e = expected();
     let r = &e["reductions"];
-    let rows: Vec<f64> = r["rows"].as_array().expect("rows").iter().flat_map(nums).collect();
+    let rows: Vec<f64> = r["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .flat_map(nums)
+        .collect();
     let labels: Vec<String> = (0..4).map(|i| format!("row {i}")).collect();
     for dev in devices() {
         let x = t(&rows, &[4, 4], &dev);
         let f32s = |y: Tensor| y.to_f64_vec().expect("runs");
-        check("sum", &dev, &f32s(x.sum(&[1], false).unwrap()), &nums(&r["sum"]), &labels);
-        check("max", &dev, &f32s(x.max(&[1], false).unwrap()), &nums(&r["max"]), &labels);
-        check("min", &dev, &f32s(x.min(&[1], false).unwrap()), &nums(&r["min"]), &labels);
+        check(
+            "sum",
+            &dev,
+            &f32s(x.sum(&[1], false).unwrap()),
+            &nums(&r["sum"]),
+            &labels,
+        );
+        check(
+            "max",
+            &dev,
+            &f32s(x.max(&[1], false).unwrap()),
+            &nums(&r["max"]),
+            &labels,
+        );
+        check(
+            "min",
+            &dev,
+            &f32s(x.min(&[1], false).unwrap()),
+            &nums(&r["min"]),
+            &labels,
+        );
         let arg = |y: Tensor| y.cast(DType::F32).map(f32s).expect("cast");
-        check("argmax", &dev, &arg(x.argmax(1, false).unwrap()), &nums(&r["argmax"]), &labels);
-        check("argmin", &dev, &arg(x.argmin(1, false).unwrap()), &nums(&r["argmin"]), &labels);
+        check(
+            "argmax",
+            &dev,
+            &arg(x.argmax(1, false).unwrap()),
+            &nums(&r["argmax"]),
+            &labels,
+        );
+        check(
+            "argmin",
+            &dev,
+            &arg(x.argmin(1, false).unwrap()),
+            &nums(&r["argmin"]),
+            &labels,
+        );
         let lse = f32s(x.logsumexp(&[1], false).unwrap());
         check("logsumexp", &dev, &lse, &nums(&r["logsumexp"]), &labels);
-        check("mean", &dev, &f32s(x.mean(&[1], false).unwrap()), &nums(&r["mean"]), &labels);
-        let flat = |v: &Value| -> Vec<f64> { v.as_array().expect("rows").iter().flat_map(nums).collect() };
+        check(
+            "mean",
+            &dev,
+            &f32s(x.mean(&[1], false).unwrap()),
+            &nums(&r["mean"]),
+            &labels,
+        );
+        let flat =
+            |v: &Value| -> Vec<f64> { v.as_array().expect("rows").iter().flat_map(nums).collect() };
         let sm = f32s(x.softmax(1).unwrap());
         check("softmax", &dev, &sm, &flat(&r["softmax"]), &[]);
         let lsm = f32s(x.log_softmax(1).unwrap());
@@ -151,34 +217,93 @@ fn composites_meet_edges_as_pytorch_does() {
     let c = &e["composites"];
     for dev in devices() {
         let x = t(&[1.0, f64::INFINITY, f64::NAN, -2.0], &[4], &dev);
-        let dropped = wgrad::nn::dropout::dropout(&x, 1.0, true).unwrap().to_f64_vec().unwrap();
+        let dropped = wgrad::nn::dropout::dropout(&x, 1.0, true)
+            .unwrap()
+            .to_f64_vec()
+            .unwrap();
         check("dropout p=1", &dev, &dropped, &nums(&c["dropout_p1"]), &[]);
         let ones16 = Tensor::ones([100_000], DType::F16, &dev);
         let mean = ones16.mean_all().unwrap().item().unwrap();
-        check("f16 mean", &dev, &[mean], &[num(&c["mean_f16_ones_100000"])], &[]);
+        check(
+            "f16 mean",
+            &dev,
+            &[mean],
+            &[num(&c["mean_f16_ones_100000"])],
+            &[],
+        );
         let sum = ones16.sum_all().unwrap().item().unwrap();
-        check("f16 sum", &dev, &[sum], &[num(&c["sum_f16_ones_100000"])], &[]);
+        check(
+            "f16 sum",
+            &dev,
+            &[sum],
+            &[num(&c["sum_f16_ones_100000"])],
+            &[],
+        );
         // accumulated in f32, as PyTorch does: in f16, 2048 + 1 rounds back to 2048
-        let sum = Tensor::ones([3000], DType::F16, &dev).sum_all().unwrap().item().unwrap();
-        check("f16 sum 3000", &dev, &[sum], &[num(&c["sum_f16_ones_3000"])], &[]);
+        let sum = Tensor::ones([3000], DType::F16, &dev)
+            .sum_all()
+            .unwrap()
+            .item()
+            .unwrap();
+        check(
+            "f16 sum 3000",
+            &dev,
+            &[sum],
+            &[num(&c["sum_f16_ones_3000"])],
+            &[],
+        );
         let three = t(&[3.0], &[1], &dev);
         let var = three.var(&[0], false, true).unwrap().item().unwrap();
-        check("var unbiased n=1", &dev, &[var], &[num(&c["var_unbiased_one_element"])], &[]);
+        check(
+            "var unbiased n=1",
+            &dev,
+            &[var],
+            &[num(&c["var_unbiased_one_element"])],
+            &[],
+        );
         let var = three.var(&[0], false, false).unwrap().item().unwrap();
-        check("var biased n=1", &dev, &[var], &[num(&c["var_biased_one_element"])], &[]);
+        check(
+            "var biased n=1",
+            &dev,
+            &[var],
+            &[num(&c["var_biased_one_element"])],
+            &[],
+        );
         let img = t(&[1.0, f64::NAN, 3.0, 4.0], &[1, 1, 2, 2], &dev);
-        let pooled = img.max_pool2d([2, 2], [2, 2], [0, 0]).unwrap().item().unwrap();
-        check("max_pool2d NaN", &dev, &[pooled], &[num(&c["max_pool2d_nan"])], &[]);
+        let pooled = img
+            .max_pool2d([2, 2], [2, 2], [0, 0])
+            .unwrap()
+            .item()
+            .unwrap();
+        check(
+            "max_pool2d NaN",
+            &dev,
+            &[pooled],
+            &[num(&c["max_pool2d_nan"])],
+            &[],
+        );
         let logits = t(&[0.0, f64::NEG_INFINITY], &[1, 2], &dev);
         let y = Tensor::from_vec(vec![0i32], [1], &dev).unwrap();
-        let ce = wgrad::nn::cross_entropy(&logits, &y).unwrap().item().unwrap();
-        check("cross_entropy", &dev, &[ce], &[num(&c["cross_entropy_neg_inf_other"])], &[]);
+        let ce = wgrad::nn::cross_entropy(&logits, &y)
+            .unwrap()
+            .item()
+            .unwrap();
+        check(
+            "cross_entropy",
+            &dev,
+            &[ce],
+            &[num(&c["cross_entropy_neg_inf_other"])],
+            &[],
+        );
     }
 }
 
 #[test]
 fn dropout_refuses_probabilities_outside_0_1() {
-    assert!(wgrad::nn::Dropout::new(1.0).is_ok(), "p = 1 is accepted, as in PyTorch");
+    assert!(
+        wgrad::nn::Dropout::new(1.0).is_ok(),
+        "p = 1 is accepted, as in PyTorch"
+    );
     for p in [-0.1, 1.5, f64::NAN] {
         let e = wgrad::nn::Dropout::new(p).expect_err("outside [0, 1]");
         assert!(e.to_string().contains("between 0 and 1"), "{e}");
@@ -194,14 +319,20 @@ fn zero_size_dims_work_like_pytorch() {
         let vals = |t: wgrad::Result<Tensor>| t.and_then(|t| t.to_f64_vec()).expect("runs");
         let b = Tensor::ones([3, 4], DType::F32, &dev);
         assert_eq!(vals(empty.matmul(&b)).len(), 0);
-        let k0 = Tensor::ones([3, 0], DType::F32, &dev).matmul(&Tensor::ones([0, 4], DType::F32, &dev));
+        let k0 =
+            Tensor::ones([3, 0], DType::F32, &dev).matmul(&Tensor::ones([0, 4], DType::F32, &dev));
         assert_eq!(vals(k0), vec![0.0; 12], "a product over k = 0 is 0");
         assert_eq!(vals(empty.sum(&[0], false)), vec![0.0; 3]);
         assert!(vals(empty.mean(&[0], false)).iter().all(|v| v.is_nan()));
-        assert_eq!(vals(Tensor::ones([0, 5], DType::F32, &dev).softmax(-1)).len(), 0);
+        assert_eq!(
+            vals(Tensor::ones([0, 5], DType::F32, &dev).softmax(-1)).len(),
+            0
+        );
         let x = Tensor::ones([0, 1, 5, 5], DType::F32, &dev);
         let w = Tensor::ones([2, 1, 3, 3], DType::F32, &dev);
-        let y = x.conv2d(&w, None, wgrad::Conv2dParams::default()).expect("builds");
+        let y = x
+            .conv2d(&w, None, wgrad::Conv2dParams::default())
+            .expect("builds");
         assert_eq!(y.dims(), [0, 2, 3, 3]);
         assert_eq!(vals(Ok(y)).len(), 0);
         let labels = Tensor::from_vec(Vec::<i32>::new(), [0], &dev).expect("empty labels");

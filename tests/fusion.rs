@@ -1,9 +1,10 @@
 //! Elementwise fusion (`wgrad::graph::fuse`): which steps merge, and that merging changes no value.
 //!
-//! `FusingCpu` is the CPU reference with fusion switched on: its fused steps run node by node through the
-//! CPU's own kernels (the default `Kernels::fused`), so every value must equal the unfused CPU's bit for
-//! bit, while the recorded schedules show what was merged. On the GPU the same graphs run as generated
-//! kernels and must match the CPU within the f32 tolerance.
+//! `Recording` wraps a backend and remembers the steps of every schedule it runs. Over the CPU reference it
+//! switches fusion on: its fused steps run node by node through the CPU's own kernels (the default
+//! `Kernels::fused`), so every value must equal the unfused CPU's bit for bit, while the recorded schedules
+//! show what was merged. Over the GPU the same graphs run as generated kernels and must match the CPU within
+//! the f32 tolerance, and the recorded schedules must show that they were fused there too.
 
 mod common;
 
@@ -14,56 +15,86 @@ use common::tolerance::{gradient, TRAINING};
 use wgrad::graph::fuse::MAX_LEAVES;
 use wgrad::graph::{Backend, Buffer, DType, Kernel, Meta, Op, Schedule, View};
 use wgrad::nn::{
-    cross_entropy, Forward, Activation, AdamConfig, LinearConfig, Module, Optimizer, Sequential,
+    cross_entropy, Activation, AdamConfig, Forward, LinearConfig, Module, Optimizer, Sequential,
 };
 use wgrad::{Device, Result, Tensor};
 
-/// The CPU backend with fusion on; remembers the ops of every schedule it ran.
-#[derive(Debug, Default)]
-struct FusingCpu {
+/// A backend that remembers the steps of every schedule it ran; fusion on over the CPU, as the inner
+/// backend decides over the GPU.
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<dyn Backend>,
+    fuse: bool,
     runs: Mutex<Vec<Vec<Kernel>>>,
 }
 
-impl Backend for FusingCpu {
+impl Backend for Recording {
     fn name(&self) -> String {
-        "cpu (fusing)".to_string()
+        format!("{} (recording)", self.inner.name())
     }
     fn upload(&self, bytes: &[u8], meta: &Meta) -> Result<Buffer> {
-        wgrad::cpu::CpuBackend.upload(bytes, meta)
+        self.inner.upload(bytes, meta)
     }
     fn download(&self, view: &View) -> Result<Vec<u8>> {
-        wgrad::cpu::CpuBackend.download(view)
+        self.inner.download(view)
     }
     fn execute(&self, schedule: &Schedule) -> Result<Vec<Buffer>> {
         let ops = schedule.steps.iter().map(|s| s.kernel.clone()).collect();
         self.runs.lock().expect("not poisoned").push(ops);
-        wgrad::cpu::CpuBackend.execute(schedule)
+        self.inner.execute(schedule)
     }
     fn supports(&self, dtype: DType) -> bool {
-        wgrad::cpu::CpuBackend.supports(dtype)
+        self.inner.supports(dtype)
     }
     fn fuses_elementwise(&self) -> bool {
-        true
+        self.fuse
     }
 }
 
-fn fusing() -> (Device, Arc<FusingCpu>) {
-    let backend = Arc::new(FusingCpu::default());
+impl Recording {
+    /// Fused steps over every schedule run so far.
+    fn fused_steps(&self) -> usize {
+        let runs = self.runs.lock().expect("not poisoned");
+        runs.iter()
+            .flatten()
+            .filter(|op| matches!(op, Kernel::Fused(_)))
+            .count()
+    }
+
+    /// The last schedule's steps: (fused steps, ops inside them, other steps).
+    fn last_run(&self) -> (usize, usize, usize) {
+        let runs = self.runs.lock().expect("not poisoned");
+        let ops = runs.last().expect("a schedule ran");
+        let fused: Vec<usize> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Kernel::Fused(e) => Some(e.ops()),
+                _ => None,
+            })
+            .collect();
+        (fused.len(), fused.iter().sum(), ops.len() - fused.len())
+    }
+}
+
+fn recording(inner: Arc<dyn Backend>, fuse: bool) -> (Device, Arc<Recording>) {
+    let backend = Arc::new(Recording {
+        inner,
+        fuse,
+        runs: Mutex::new(Vec::new()),
+    });
     (Device::from_arc(backend.clone()), backend)
 }
 
-/// The last schedule's ops: (fused steps, ops inside them, other steps).
-fn last_run(b: &FusingCpu) -> (usize, usize, usize) {
-    let runs = b.runs.lock().expect("not poisoned");
-    let ops = runs.last().expect("a schedule ran");
-    let fused: Vec<usize> = ops
-        .iter()
-        .filter_map(|op| match op {
-            Kernel::Fused(e) => Some(e.ops()),
-            _ => None,
-        })
-        .collect();
-    (fused.len(), fused.iter().sum(), ops.len() - fused.len())
+/// The CPU reference with fusion on.
+fn fusing() -> (Device, Arc<Recording>) {
+    recording(Arc::new(wgrad::cpu::CpuBackend), true)
+}
+
+/// The GPU (fusing as it does by default), recorded; `None` with a loud skip where there is no adapter.
+fn recorded_gpu() -> Option<(Device, Arc<Recording>)> {
+    let gpu = wgrad::wgpu::testing::backend_or_skip()?;
+    assert!(gpu.fuses_elementwise(), "the GPU fuses (WGRAD_FUSION=0?)");
+    Some(recording(Arc::new(gpu), true))
 }
 
 fn randn(shape: &[usize], seed: u64, dev: &Device) -> Tensor {
@@ -76,7 +107,7 @@ fn same_on_both(f: impl Fn(&Device) -> Vec<Tensor>) -> (usize, usize, usize) {
     let plain = Device::new(wgrad::cpu::CpuBackend);
     let got = f(&dev);
     wgrad::realize(&got.iter().collect::<Vec<_>>()).expect("fused realize");
-    let counts = last_run(&backend);
+    let counts = backend.last_run();
     let want = f(&plain);
     for (g, w) in got.iter().zip(&want) {
         let (g, w) = (g.to_f64_vec().expect("read"), w.to_f64_vec().expect("read"));
@@ -271,22 +302,18 @@ fn training_steps_are_unchanged_by_fusion() {
     let fused = run(&dev);
     let plain = run(&Device::new(wgrad::cpu::CpuBackend));
     assert_eq!(fused, plain);
-    let merged: usize = backend
-        .runs
-        .lock()
-        .unwrap()
-        .iter()
-        .flatten()
-        .filter(|op| matches!(op, Kernel::Fused(_)))
-        .count();
+    let merged = backend.fused_steps();
     assert!(
         merged >= 3,
         "the optimizer steps fuse ({merged} fused steps)"
     );
-    if let Some(gpu) = wgrad::wgpu::testing::backend_or_skip() {
-        let gpu = Device::new(gpu);
-        assert!(gpu.backend().fuses_elementwise());
+    if let Some((gpu, recorded)) = recorded_gpu() {
         let got = run(&gpu);
+        let on_gpu = recorded.fused_steps();
+        assert!(
+            on_gpu >= 3,
+            "the optimizer steps fuse on the GPU ({on_gpu} fused steps)"
+        );
         assert_eq!(got.len(), plain.len());
         for (g, w) in got.iter().zip(&plain) {
             let bad = mismatch(g, w, TRAINING.atol, TRAINING.rtol);
@@ -333,9 +360,13 @@ fn every_op_fuses_and_matches() {
         fused >= 1 && ops >= 30,
         "{fused} fused steps with {ops} ops"
     );
-    if let Some(gpu) = wgrad::wgpu::testing::backend_or_skip() {
-        let gpu = Device::new(gpu);
+    if let Some((gpu, recorded)) = recorded_gpu() {
         let got = expression(&gpu)[0].to_vec::<f32>().unwrap();
+        let (fused, ops, _) = recorded.last_run();
+        assert!(
+            fused >= 1 && ops >= 30,
+            "on the GPU: {fused} fused steps with {ops} ops"
+        );
         let want = expression(&Device::new(wgrad::cpu::CpuBackend))[0]
             .to_vec::<f32>()
             .unwrap();

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use wgrad::wgpu::WgpuBackend;
 
-
 /// Load micro-kernel: each lane does ITERS iterations of 4 loads.
 pub(crate) fn load_kernel(kind: &str) -> String {
     let (decl, load) = match kind {

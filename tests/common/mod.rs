@@ -51,6 +51,12 @@ pub fn input_values(domain: Domain, n: usize, seed: u64) -> Vec<f64> {
         Domain::Any => uniform(n, seed, -2.0, 2.0),
         Domain::Positive => uniform(n, seed, 0.5, 2.0),
         Domain::Unit => uniform(n, seed, -0.9, 0.9),
+        Domain::Logits => uniform(n, seed, -30.0, 30.0),
+        Domain::Stored(_) => uniform(n, seed, -20.0, 20.0),
+        Domain::Ties => uniform(n, seed, -1.0, 1.0)
+            .iter()
+            .map(|v| (v * 2.0).round())
+            .collect(),
         Domain::AwayFromZero => {
             let mag = uniform(n, seed, 0.3, 2.0);
             let sign = uniform(n, seed ^ 0x5eed, -1.0, 1.0);
@@ -64,4 +70,38 @@ pub fn input_values(domain: Domain, n: usize, seed: u64) -> Vec<f64> {
             .map(|v| v.floor())
             .collect(),
     }
+}
+
+/// Integer inputs of `dtype` (i32 or u32): small values, every 7th a zero (`x / 0 = x`), and with
+/// `extremes` every 11th at the edge of the range (where arithmetic wraps: `i32::MIN / -1`, `-i32::MIN`,
+/// `u32::MAX + 1`).
+pub fn int_values(n: usize, seed: u64, dtype: DType, extremes: bool) -> Vec<f64> {
+    let (lo, edges) = match dtype {
+        DType::U32 => (
+            0.0,
+            [u32::MAX as f64, 2_147_483_648.0, 2_147_483_647.0, 1.0],
+        ),
+        _ => (
+            -20.0,
+            [
+                i32::MIN as f64,
+                i32::MAX as f64,
+                -1.0,
+                i32::MIN as f64 + 1.0,
+            ],
+        ),
+    };
+    uniform(n, seed, lo, 21.0)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if extremes && i % 11 == 5 {
+                edges[(i / 11) % edges.len()]
+            } else if i % 7 == 3 {
+                0.0
+            } else {
+                v.floor()
+            }
+        })
+        .collect()
 }

@@ -30,10 +30,7 @@ pub fn forward(dtype: DType) -> Tol {
             atol: 5e-2,
             rtol: 5e-2,
         },
-        DType::I32 | DType::U32 | DType::Bool => Tol {
-            atol: 0.0,
-            rtol: 0.0,
-        },
+        DType::I32 | DType::U32 | DType::Bool => EXACT,
     }
 }
 
@@ -56,12 +53,15 @@ pub fn gradient(dtype: DType) -> Tol {
             atol: 1e-1,
             rtol: 1e-1,
         },
-        DType::I32 | DType::U32 | DType::Bool => Tol {
-            atol: 0.0,
-            rtol: 0.0,
-        },
+        DType::I32 | DType::U32 | DType::Bool => EXACT,
     }
 }
+
+/// Bit-for-bit equality (as f64): integers, and the Philox uniform and Bernoulli streams.
+pub const EXACT: Tol = Tol {
+    atol: 0.0,
+    rtol: 0.0,
+};
 
 /// Central-difference gradient check in f64 (torch's defaults for double).
 pub const GRADCHECK_EPS: f64 = 1e-6;

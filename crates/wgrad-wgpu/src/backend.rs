@@ -292,14 +292,24 @@ impl Backend for WgpuBackend {
         let Some(rb) = self.begin_readback(view)? else {
             return Ok(Vec::new());
         };
-        self.engine
-            .gpu
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|err| Error::Backend {
-                backend: "wgpu",
-                msg: format!("download: poll failed: {err}"),
-            })?;
+        // Another thread's poll may have collected this mapping's callback and not have run it yet: our
+        // poll then returns with the queue idle and the result still missing. Wait until the callback ran.
+        loop {
+            self.engine
+                .gpu
+                .device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|err| Error::Backend {
+                    backend: "wgpu",
+                    msg: format!("download: poll failed: {err}"),
+                })?;
+            // a poisoned lock: end_readback reports the missing result
+            if rb.state.lock().map_or(true, |s| s.result.is_some()) {
+                break;
+            }
+            self.engine.gpu.check_lost()?;
+            std::thread::yield_now();
+        }
         self.end_readback(rb)
     }
 

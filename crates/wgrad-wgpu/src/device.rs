@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use wgrad_graph::{Error, Result};
 
+use crate::kernels::conv2d::Path as Conv2dPath;
+use crate::kernels::matmul::Variant as MatmulVariant;
+
 /// Optional features the kernels can use when present; absent ones are simply not requested.
 pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::SUBGROUP)
@@ -30,6 +33,10 @@ pub struct Caps {
     /// The limits actually granted.
     pub limits: wgpu::Limits,
     pub adapter_name: String,
+    /// The matmul kernel forced by [`Options::matmul`] (`None`: [`crate::kernels::matmul::pick`] chooses).
+    pub matmul: Option<MatmulVariant>,
+    /// The convolution path forced by [`Options::conv2d`] (`None`: [`crate::kernels::conv2d::pick`] chooses).
+    pub conv2d: Option<Conv2dPath>,
 }
 
 /// One adapter as listed by [`list_adapters`].
@@ -52,6 +59,12 @@ pub struct Options {
     pub adapter: Option<String>,
     /// Do not request these optional features even when available (to test fallbacks).
     pub disable_features: wgpu::Features,
+    /// Run every matmul with this kernel instead of the automatic pick (tests and benchmarks compare them);
+    /// device creation fails when the adapter cannot run it (see [`crate::kernels::matmul::available`]).
+    pub matmul: Option<MatmulVariant>,
+    /// Run every convolution that can take this path on it (the texture path needs `groups = 1`; other
+    /// convolutions stay direct); device creation fails when the adapter cannot run `matmul_tex`.
+    pub conv2d: Option<Conv2dPath>,
 }
 
 /// The device, its queue and the flag the device-lost callback sets.
@@ -198,7 +211,10 @@ impl Gpu {
             timestamp_query: granted.contains(wgpu::Features::TIMESTAMP_QUERY),
             limits: device.limits(),
             adapter_name: info.name.clone(),
+            matmul: opts.matmul,
+            conv2d: opts.conv2d,
         };
+        check_forced(&caps)?;
         Ok(Gpu {
             device,
             queue,
@@ -230,6 +246,27 @@ impl Gpu {
     pub fn backend_name(&self) -> String {
         format!("{:?}", self.backend).to_lowercase()
     }
+}
+
+/// `Unsupported` when [`Options`] forces a kernel this adapter cannot run.
+fn check_forced(caps: &Caps) -> Result<()> {
+    let refuse = |op: &'static str, what: &str| Error::Unsupported {
+        backend: "wgpu",
+        op,
+        msg: format!(
+            "{what} was forced, but adapter {} cannot run it",
+            caps.adapter_name
+        ),
+    };
+    if let Some(v) = caps.matmul {
+        if !crate::kernels::matmul::available(caps, v) {
+            return Err(refuse("matmul", v.entry()));
+        }
+    }
+    if caps.conv2d == Some(Conv2dPath::Texture) && !crate::kernels::matmul_tex::supported(caps) {
+        return Err(refuse("conv2d", "the texture path"));
+    }
+    Ok(())
 }
 
 /// Maps a wgpu error caught by an error scope to wgrad's error.

@@ -39,8 +39,12 @@ pub enum Path {
     Texture,
 }
 
-/// The texture path where it applies (see [`super::conv2d_tex::applies`]), else the direct kernels.
+/// The texture path where it applies (see [`super::conv2d_tex::applies`]), else the direct kernels; a path
+/// forced by [`crate::Options::conv2d`] wins where it applies.
 pub fn pick(caps: &crate::Caps, p: &Conv2dParams) -> Path {
+    if caps.conv2d == Some(Path::Direct) {
+        return Path::Direct;
+    }
     if super::conv2d_tex::applies(caps, p) {
         Path::Texture
     } else {
@@ -189,158 +193,4 @@ pub fn run(
     }
     let params = d.params(op, p, out.numel(), [a.layout.offset, b.layout.offset])?;
     launch(rec, op, &params, [a, b], out, pass == Pass::BackwardWeight)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kernel_check::{
-        self as check, assert_close, download, matches_cpu, run, upload, In,
-    };
-    use crate::testing::backend_or_skip;
-    use wgrad_graph::DType;
-    use wgrad_graph::{Layout, Op};
-
-    /// f32 tolerance for sums of a few hundred products.
-    const ATOL: f64 = 1e-4;
-
-    /// (x shape, c_out, kernel hw, params)
-    fn cases() -> Vec<([usize; 4], usize, [usize; 2], Conv2dParams)> {
-        let p = |s: [usize; 2], pad: [usize; 2], d: [usize; 2], groups| Conv2dParams {
-            stride: s,
-            padding: pad,
-            dilation: d,
-            groups,
-        };
-        vec![
-            ([1, 1, 1, 1], 1, [1, 1], Conv2dParams::default()),
-            ([2, 3, 17, 17], 4, [3, 3], p([1, 1], [1, 1], [1, 1], 1)),
-            ([2, 4, 17, 13], 6, [3, 2], p([2, 2], [1, 0], [1, 1], 2)),
-            ([1, 2, 16, 15], 3, [3, 3], p([2, 1], [2, 1], [2, 2], 1)),
-            ([3, 4, 9, 9], 4, [2, 3], p([1, 2], [0, 2], [2, 1], 2)),
-            ([1, 3, 28, 28], 5, [5, 5], p([1, 1], [0, 0], [1, 1], 1)),
-            ([2, 16, 8, 8], 8, [3, 3], p([1, 1], [1, 1], [1, 1], 1)),
-            // the blocks of the example CNN at batch 16
-            ([16, 1, 28, 28], 4, [3, 3], p([1, 1], [1, 1], [1, 1], 1)),
-            ([16, 4, 14, 14], 8, [3, 3], p([1, 1], [1, 1], [1, 1], 1)),
-            ([16, 8, 7, 7], 8, [3, 3], p([1, 1], [1, 1], [1, 1], 1)),
-        ]
-    }
-
-    /// Random contiguous input at a nonzero offset.
-    fn input(seed: u64, shape: &[usize]) -> In {
-        let base = In::new(seed, shape);
-        let mut data = vec![0.25; 7];
-        data.extend(base.data);
-        let mut layout = Layout::contiguous(shape.to_vec().into());
-        layout.offset = 7;
-        In { data, layout }
-    }
-
-    /// The three passes of one case on `path`, each as its own execute, read back.
-    fn run_path(
-        gpu: &crate::WgpuBackend,
-        path: Path,
-        p: &Conv2dParams,
-        [a, b]: [&In; 2],
-        pass: &Op,
-        out: &Meta,
-    ) -> Vec<f64> {
-        let (ab, bb) = (upload(gpu, a, out.dtype), upload(gpu, b, out.dtype));
-        let (ia, ib) = (
-            check::input(&ab, a, out.dtype),
-            check::input(&bb, b, out.dtype),
-        );
-        let mut rec = Recorder::new(gpu.engine().clone());
-        let pass = match pass {
-            Op::Conv2d(_) => Pass::Forward,
-            Op::Conv2dBackwardInput { .. } => Pass::BackwardInput,
-            _ => Pass::BackwardWeight,
-        };
-        let y = super::run(&mut rec, pass, path, p, [ia, ib], out).expect("record");
-        rec.finish().expect("submit");
-        download(gpu, &y, out)
-    }
-
-    /// Every case, every pass, on every path this adapter runs (the texture path skips grouped cases).
-    #[test]
-    fn conv2d_paths_match_cpu() {
-        let Some(gpu) = backend_or_skip() else { return };
-        let cpu = wgrad_cpu::CpuBackend::new();
-        for (i, (xs, c_out, k, p)) in cases().into_iter().enumerate() {
-            let seed = 10 * i as u64;
-            let ws = [c_out, xs[1] / p.groups, k[0], k[1]];
-            let oh = p.out_size(0, xs[2], k[0]).expect("fits");
-            let ow = p.out_size(1, xs[3], k[1]).expect("fits");
-            let ys = [xs[0], c_out, oh, ow];
-            let (x, w, dy) = (input(seed, &xs), input(seed + 1, &ws), input(seed + 2, &ys));
-            let passes = [
-                (Op::Conv2d(p), [&x, &w], ys),
-                (
-                    Op::Conv2dBackwardInput {
-                        params: p,
-                        input_hw: [xs[2], xs[3]],
-                    },
-                    [&dy, &w],
-                    xs,
-                ),
-                (
-                    Op::Conv2dBackwardWeight {
-                        params: p,
-                        kernel_hw: k,
-                    },
-                    [&x, &dy],
-                    ws,
-                ),
-            ];
-            for (op, inputs, shape) in &passes {
-                let out = Meta::new(shape.to_vec(), DType::F32);
-                let want = run(&cpu, op, inputs, &out);
-                for path in [Path::Direct, Path::Texture] {
-                    if path == Path::Texture && !super::super::conv2d_tex::applies(gpu.caps(), &p) {
-                        continue;
-                    }
-                    let got = run_path(&gpu, path, &p, *inputs, op, &out);
-                    let case = format!("{path:?} {op:?} x {xs:?} w {ws:?}");
-                    assert_close(&case, &got, &want, ATOL, ATOL);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn conv2d_matches_cpu() {
-        let Some(gpu) = backend_or_skip() else { return };
-        for (i, (xs, c_out, k, p)) in cases().into_iter().enumerate() {
-            let seed = 10 * i as u64;
-            let ws = [c_out, xs[1] / p.groups, k[0], k[1]];
-            let oh = p.out_size(0, xs[2], k[0]).expect("fits");
-            let ow = p.out_size(1, xs[3], k[1]).expect("fits");
-            let ys = [xs[0], c_out, oh, ow];
-            let (x, w, dy) = (input(seed, &xs), input(seed + 1, &ws), input(seed + 2, &ys));
-            let case = |name: &str| format!("{name} x {xs:?} w {ws:?} {p:?}");
-            let y = Meta::new(ys.to_vec(), DType::F32);
-            matches_cpu(&gpu, &case("conv2d"), &Op::Conv2d(p), &[&x, &w], &y, ATOL);
-            let dx = Meta::new(xs.to_vec(), DType::F32);
-            let op = Op::Conv2dBackwardInput {
-                params: p,
-                input_hw: [xs[2], xs[3]],
-            };
-            matches_cpu(
-                &gpu,
-                &case("conv2d_backward_input"),
-                &op,
-                &[&dy, &w],
-                &dx,
-                ATOL,
-            );
-            let dw = Meta::new(ws.to_vec(), DType::F32);
-            let op = Op::Conv2dBackwardWeight {
-                params: p,
-                kernel_hw: k,
-            };
-            let name = case("conv2d_backward_weight");
-            matches_cpu(&gpu, &name, &op, &[&x, &dy], &dw, ATOL);
-        }
-    }
 }

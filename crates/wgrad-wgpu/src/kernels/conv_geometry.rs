@@ -1,4 +1,4 @@
-//! The geometry both convolution paths share: which [`Pass`] runs, and the [`Dims`] of one convolution,
+//! The geometry both convolution paths share: which [`Pass`] runs, and the `Dims` of one convolution,
 //! checked against its params.
 
 use wgrad_graph::{Conv2dParams, Error, Result};

@@ -121,9 +121,13 @@ pub fn available(caps: &crate::Caps, variant: Variant) -> bool {
     }
 }
 
-/// Software adapters want no workgroup memory (and, on llvmpipe, as few storage loads per FMA as possible:
-/// textures where the subgroup tile fits); hardware GPUs want workgroup-memory tiling.
+/// The kernel [`crate::Options::matmul`] forced, else the automatic choice: software adapters want no
+/// workgroup memory (and, on llvmpipe, as few storage loads per FMA as possible: textures where the subgroup
+/// tile fits); hardware GPUs want workgroup-memory tiling.
 pub fn pick(caps: &crate::Caps) -> Variant {
+    if let Some(v) = caps.matmul.filter(|&v| available(caps, v)) {
+        return v;
+    }
     match (caps.is_software, caps.subgroups) {
         (true, true) if available(caps, Variant::Texture) => Variant::Texture,
         (true, true) => Variant::Subgroup,
@@ -251,129 +255,4 @@ fn record_storage_kernel(
         },
     )?;
     Ok(output)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kernel_check::{self as check, assert_close, download, input, random, upload, In};
-    use crate::testing::backend_or_skip;
-    use wgrad_cpu::CpuBackend;
-    use wgrad_graph::DType;
-    use wgrad_graph::{Layout, Op};
-
-    /// f32 tolerance for k up to a few hundred: f32 accumulation against the f64 reference.
-    const ATOL: f64 = 1e-4;
-    const RTOL: f64 = 1e-4;
-
-    /// `[b, m, k]` contiguous, `[b, k, m]` transposed or `[1, m, k]` broadcast over b, per `kind`.
-    fn operand(seed: u64, b: usize, rows: usize, cols: usize, kind: u8) -> In {
-        match kind {
-            // transposed: stored [b, cols, rows], viewed as [b, rows, cols]
-            1 => {
-                let base = In::new(seed, &[b, cols, rows]);
-                In {
-                    layout: base.layout.permute(&[0, 2, 1]),
-                    data: base.data,
-                }
-            }
-            // broadcast batch: stored [1, rows, cols], stride 0 over b; plus a nonzero offset
-            2 => {
-                let mut data = random(seed ^ 7, 5);
-                data.extend(random(seed, rows * cols));
-                let mut layout = Layout::contiguous(vec![1, rows, cols].into());
-                layout.offset = 5;
-                In {
-                    layout: layout.expand(&vec![b, rows, cols].into()),
-                    data,
-                }
-            }
-            _ => In::new(seed, &[b, rows, cols]),
-        }
-    }
-
-    fn run_variant(
-        gpu: &crate::WgpuBackend,
-        v: Variant,
-        lhs: &In,
-        rhs: &In,
-        out: &Meta,
-    ) -> Vec<f64> {
-        let (lb, rb) = (upload(gpu, lhs, out.dtype), upload(gpu, rhs, out.dtype));
-        let mut rec = Recorder::new(gpu.engine().clone());
-        let (li, ri) = (input(&lb, lhs, out.dtype), input(&rb, rhs, out.dtype));
-        let buffer = matmul_with(&mut rec, v, li, ri, out).expect("matmul");
-        rec.finish().expect("submit");
-        download(gpu, &buffer, out)
-    }
-
-    #[test]
-    fn matmul_matches_cpu() {
-        let Some(gpu) = backend_or_skip() else { return };
-        let shapes = [
-            (1, 1, 1, 1),
-            (1, 3, 17, 5),
-            (2, 17, 3, 257),
-            (1, 257, 33, 17),
-            (3, 65, 70, 66),
-            (1, 1, 257, 3),
-        ];
-        let mut seed = 0;
-        for &(b, m, k, n) in &shapes {
-            for (lk, rk) in [(0, 0), (1, 0), (0, 1), (2, 1), (1, 2)] {
-                seed += 2;
-                let lhs = operand(seed, b, m, k, lk);
-                let rhs = operand(seed + 1, b, k, n, rk);
-                let out = Meta::new(vec![b, m, n], DType::F32);
-                let want = check::run(&CpuBackend::new(), &Op::Matmul, &[&lhs, &rhs], &out);
-                let got = check::run(&gpu, &Op::Matmul, &[&lhs, &rhs], &out);
-                let case = format!("matmul default [{b},{m},{k}]x[{b},{k},{n}] kinds {lk}{rk}");
-                assert_close(&case, &got, &want, ATOL, RTOL);
-                for v in Variant::ALL {
-                    if !available(gpu.caps(), v) {
-                        continue;
-                    }
-                    let got = run_variant(&gpu, v, &lhs, &rhs, &out);
-                    let case = format!("{} [{b},{m},{k}]x[{b},{k},{n}] kinds {lk}{rk}", v.entry());
-                    assert_close(&case, &got, &want, ATOL, RTOL);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn matmul_f16_matches_cpu() {
-        let Some(adapter) = backend_or_skip() else {
-            return;
-        };
-        // the same adapter with SHADER_F16 withheld: the error path runs on every adapter that has it
-        let opts = crate::Options {
-            disable_features: wgpu::Features::SHADER_F16,
-            ..Default::default()
-        };
-        let without_f16 = crate::WgpuBackend::with_options(&opts).expect("the adapter again");
-        let (lhs, rhs) = (operand(1, 2, 17, 33, 0), operand(2, 2, 33, 9, 1));
-        for gpu in [adapter, without_f16] {
-            if !gpu.caps().shader_f16 {
-                // without the feature, an f16 product is an error that names it
-                let out = Meta::new(vec![2, 17, 9], DType::F16);
-                let (lb, rb) = (upload(&gpu, &lhs, out.dtype), upload(&gpu, &rhs, out.dtype));
-                let mut rec = Recorder::new(gpu.engine().clone());
-                let (li, ri) = (input(&lb, &lhs, out.dtype), input(&rb, &rhs, out.dtype));
-                let err = matmul(&mut rec, li, ri, &out).expect_err("no SHADER_F16");
-                assert!(err.to_string().contains("SHADER_F16"), "{err}");
-                continue;
-            }
-            let out = Meta::new(vec![2, 17, 9], DType::F16);
-            let want = check::run(&CpuBackend::new(), &Op::Matmul, &[&lhs, &rhs], &out);
-            for v in Variant::ALL {
-                if !available(gpu.caps(), v) {
-                    continue;
-                }
-                let got = run_variant(&gpu, v, &lhs, &rhs, &out);
-                // inputs and output rounded to f16 (11-bit mantissa), sums of 33 products in f32
-                assert_close(&format!("{} f16", v.entry()), &got, &want, 2e-2, 2e-2);
-            }
-        }
-    }
 }
