@@ -55,8 +55,12 @@ pub struct Mnist {
 
 impl Mnist {
     /// A data set from bytes already in memory, checked like a loaded one.
+    ///
+    /// # Errors
+    /// `Error::Data` when the image bytes are not a whole number of `rows × cols` images, the counts differ,
+    /// or a label is not below [`CLASSES`].
     pub fn new(images: Vec<u8>, labels: Vec<u8>, rows: usize, cols: usize) -> Result<Self> {
-        let pixels = rows * cols;
+        let pixels = rows.checked_mul(cols).unwrap_or(0);
         if pixels == 0 || !images.len().is_multiple_of(pixels) {
             return Err(data_err(
                 "mnist",
@@ -70,12 +74,17 @@ impl Mnist {
     }
 
     /// Loads an images file (3-D IDX) and its labels file (1-D IDX), each raw or gzip.
+    ///
+    /// # Errors
+    /// `Error::Io` or `Error::Data` naming the file that cannot be read or is not valid IDX (see
+    /// [`idx::read`]); `Error::Data` naming the labels file when the counts differ or a label is not below
+    /// [`CLASSES`], and naming the images file when the images have no pixels.
     pub fn from_files(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Self> {
         let (images, labels) = (images.as_ref(), labels.as_ref());
         let img = idx::read_images(images)?;
         let lbl = idx::read_labels(labels)?;
         let (rows, cols) = (img.dims[1], img.dims[2]);
-        if rows * cols == 0 {
+        if rows.checked_mul(cols).unwrap_or(0) == 0 {
             return Err(data_err(
                 &images.display().to_string(),
                 format!("images are {rows}x{cols}, expected a nonzero size"),
@@ -93,13 +102,12 @@ impl Mnist {
 
     /// All 10,000 bundled digits (28×28), in file order. They are compiled into the crate
     /// (`crates/wgrad-data/data/`, 1.6 MB of gzip), so every binary finds them wherever it runs.
+    ///
+    /// # Errors
+    /// `Error::Data` only if the compiled-in files were corrupted.
     pub fn bundled() -> Result<Self> {
-        let parse = |bytes: &[u8], ndim, what| {
-            let raw = idx::decompress(BUNDLED_SOURCE, bytes.to_vec())?;
-            idx::parse(BUNDLED_SOURCE, &raw, Some(ndim), what)
-        };
-        let img = parse(BUNDLED_IMAGES, 3, "pixel bytes")?;
-        let lbl = parse(BUNDLED_LABELS, 1, "labels")?;
+        let img = idx::decode(BUNDLED_SOURCE, BUNDLED_IMAGES, Some(3), "pixel")?;
+        let lbl = idx::decode(BUNDLED_SOURCE, BUNDLED_LABELS, Some(1), "label")?;
         check(
             img.data,
             lbl.data,
@@ -111,6 +119,9 @@ impl Mnist {
     }
 
     /// The bundled digits as (train, test): the first 8,000 and the last 2,000.
+    ///
+    /// # Errors
+    /// As [`Mnist::bundled`].
     pub fn bundled_split() -> Result<(Self, Self)> {
         split_bundled(Self::bundled()?, BUNDLED_SOURCE)
     }
@@ -121,6 +132,11 @@ impl Mnist {
     /// `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, each raw or with `.gz`,
     /// as in [`FASHION_MNIST_DEBIAN_DIR`]), and the bundled layout (`images-idx3-ubyte[.gz]` and
     /// `labels-idx1-ubyte[.gz]`, whose last [`BUNDLED_TEST`] images are the test set).
+    ///
+    /// # Errors
+    /// `Error::Data` naming the directory when it is not one, has neither layout, lacks a file of the
+    /// standard layout, or holds train and test images of different sizes (or, in the bundled layout, no
+    /// more than [`BUNDLED_TEST`] images); the errors of [`Mnist::from_files`], naming the file.
     pub fn load_dir(dir: impl AsRef<Path>) -> Result<(Self, Self)> {
         let dir = dir.as_ref();
         let name = dir.display().to_string();
@@ -195,6 +211,9 @@ impl Mnist {
     }
 
     /// (the first `n` images, the rest).
+    ///
+    /// # Errors
+    /// `Error::Data` when `n > len()`.
     pub fn split_at(mut self, n: usize) -> Result<(Self, Self)> {
         if n > self.len() {
             return Err(data_err(
@@ -243,7 +262,7 @@ fn check(
     images_src: &str,
     labels_src: &str,
 ) -> Result<Mnist> {
-    let n_images = images.len() / (rows * cols);
+    let n_images = images.len() / rows.saturating_mul(cols).max(1);
     if labels.len() != n_images {
         return Err(data_err(
             labels_src,

@@ -56,7 +56,7 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Result<Tensor> {
         return Ok(x.clone());
     }
     if p == 1.0 {
-        return x.mul(&x.zeros_like());
+        return x.mul(x.zeros_like());
     }
     let keep = 1.0 - p;
     let mask = Tensor::bernoulli(x.shape().clone(), keep, x.dtype(), x.device())?;

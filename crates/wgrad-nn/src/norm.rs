@@ -55,6 +55,10 @@ impl BatchNormConfig {
             bias: Param::trainable("bias", f(0.0))?,
             running_mean: Param::buffer("running_mean", f(0.0))?,
             running_var: Param::buffer("running_var", f(1.0))?,
+            num_batches_tracked: Param::counter(
+                "num_batches_tracked",
+                Tensor::zeros([], DType::I32, device),
+            )?,
             eps: self.eps,
             momentum: self.momentum,
             ranks,
@@ -68,6 +72,12 @@ impl BatchNormConfig {
 /// PyTorch); in evaluation the running statistics are used. The running statistics are buffers whose new
 /// values stay pending until the optimizer's step realizes them with everything else.
 ///
+/// `num_batches_tracked` counts training-mode forward passes, as PyTorch's buffer of that name does. wgrad
+/// has no `int64`, so it is an `i32` [`Param::counter`], written to checkpoints as `int64`: the state dict
+/// has PyTorch's keys and dtypes, and `load_state_dict(strict=True)` accepts it. (With a fixed momentum
+/// PyTorch only counts; the count matters only for `momentum=None`, a cumulative average wgrad does not
+/// offer.)
+///
 /// # Shapes
 /// - 1d: input `[n, c]` or `[n, c, l]`; 2d: input `[n, c, h, w]`
 /// - output: the input's shape
@@ -77,6 +87,7 @@ pub struct BatchNorm {
     pub bias: Param,
     pub running_mean: Param,
     pub running_var: Param,
+    pub num_batches_tracked: Param,
     #[module(skip)]
     eps: f64,
     #[module(skip)]
@@ -93,6 +104,10 @@ pub type BatchNorm1d = BatchNorm;
 pub type BatchNorm2d = BatchNorm;
 
 impl BatchNorm {
+    /// # Errors
+    /// `Error::Shape` when `x` does not have the layer's rank and channel count, or, in training, holds one
+    /// value per channel (`[1, c]`, `[1, c, 1, 1]`): its batch variance is 0 and the output would be `β`
+    /// whatever the input, so PyTorch refuses it ("Expected more than 1 value per channel when training").
     fn check(&self, x: &Tensor) -> Result<()> {
         let c = self.weight.numel();
         if !self.ranks.contains(&x.rank()) || x.dims()[1] != c {
@@ -102,6 +117,16 @@ impl BatchNorm {
                     "input {} does not fit {c} features (rank {:?}, channels on axis 1)",
                     x.shape(),
                     self.ranks
+                ),
+            ));
+        }
+        let per_channel: usize = x.dims()[0] * x.dims()[2..].iter().product::<usize>();
+        if self.training && per_channel == 1 {
+            return Err(Error::shape(
+                "batch_norm",
+                format!(
+                    "expected more than 1 value per channel when training, got input {}",
+                    x.shape()
                 ),
             ));
         }
@@ -130,6 +155,8 @@ impl BatchNorm {
                 .add(&unbiased.mul(m)?)?;
             self.running_mean.set_pending(rm);
             self.running_var.set_pending(rv);
+            let count = self.num_batches_tracked.tensor().add(1)?;
+            self.num_batches_tracked.set_pending(count);
             Ok(())
         })?;
         Ok((mean, var))

@@ -8,12 +8,13 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use wgrad_graph::{Result, Tensor};
+use wgrad_graph::{DType, Error, Result, Tensor};
 
 #[derive(Debug)]
 struct Inner {
     name: String,
     trainable: bool,
+    counter: bool,
     tensor: Mutex<Tensor>,
 }
 
@@ -31,11 +32,16 @@ impl Param {
     /// A parameter holding `value`. The value is realized (one small schedule, at model construction) and
     /// becomes a leaf; a trainable one gets `requires_grad`.
     pub fn new(name: impl Into<String>, value: Tensor, trainable: bool) -> Result<Param> {
+        Param::with_kind(name.into(), value, trainable, false)
+    }
+
+    fn with_kind(name: String, value: Tensor, trainable: bool, counter: bool) -> Result<Param> {
         let leaf = to_leaf(&value, trainable)?;
         Ok(Param {
             inner: Arc::new(Inner {
-                name: name.into(),
+                name,
                 trainable,
+                counter,
                 tensor: Mutex::new(leaf),
             }),
         })
@@ -51,6 +57,24 @@ impl Param {
         Param::new(name, value, false)
     }
 
+    /// A counter buffer (batch norm's `num_batches_tracked`): an `i32` tensor that checkpoints store as
+    /// `int64`, PyTorch's dtype for it. wgrad has no 64-bit integer dtype, so loading converts the file's
+    /// `int64` values (or `int32` ones) and refuses a value outside the `i32` range. Like PyTorch, which fills
+    /// `num_batches_tracked` in for state dicts written before it existed, loading keeps the current value
+    /// when the file does not hold the counter.
+    ///
+    /// # Errors
+    /// `Error::DType` when `value` is not `i32`, and whatever realizing `value` raises.
+    pub fn counter(name: impl Into<String>, value: Tensor) -> Result<Param> {
+        if value.dtype() != DType::I32 {
+            return Err(Error::dtype(
+                "Param::counter",
+                format!("a counter is i32, got {}", value.dtype()),
+            ));
+        }
+        Param::with_kind(name.into(), value, false, true)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Tensor> {
         self.inner.tensor.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -62,6 +86,11 @@ impl Param {
 
     pub fn is_trainable(&self) -> bool {
         self.inner.trainable
+    }
+
+    /// Whether this is a [`Param::counter`]: `int64` in checkpoint files, and optional there.
+    pub fn is_counter(&self) -> bool {
+        self.inner.counter
     }
 
     /// The current value (a cheap handle). For a buffer it may be a pending graph node.

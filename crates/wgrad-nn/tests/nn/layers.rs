@@ -43,6 +43,7 @@ fn cnn_forward_shapes_and_param_paths() {
             "bn1.bias",
             "bn1.running_mean",
             "bn1.running_var",
+            "bn1.num_batches_tracked",
             "fc.weight",
             "fc.bias"
         ]
@@ -217,6 +218,60 @@ fn batch_norm_train_eval_and_running_stats() {
     assert!(bn.forward(&t32(&[1.0, 2.0, 3.0], &[1, 3], &d)).is_err());
 }
 
+/// `num_batches_tracked` counts training-mode forward passes (PyTorch's buffer, i32 here), realized with the
+/// optimizer's step like the running statistics; eval passes leave it alone.
+#[test]
+fn batch_norm_counts_training_batches() {
+    let d = dev();
+    let mut bn = BatchNormConfig::new(2).init_1d(&d).unwrap();
+    let mut opt = Optimizer::new(bn.parameters(), SgdConfig::new(0.0));
+    let count = |bn: &BatchNorm| bn.num_batches_tracked.tensor().to_vec::<i32>().unwrap();
+    assert_eq!(count(&bn), [0]);
+    let x = t64(&BN_X1, &[4, 2], &d).cast(DType::F32).unwrap();
+    for _ in 0..3 {
+        let y = bn.forward(&x).unwrap();
+        opt.backward_step(&y.sum_all().unwrap()).unwrap();
+    }
+    assert_eq!(count(&bn), [3]);
+    assert_eq!(bn.num_batches_tracked.tensor().dims(), [0usize; 0]);
+    bn.eval();
+    bn.forward(&x).unwrap().realize().unwrap();
+    assert_eq!(count(&bn), [3]);
+}
+
+/// In training, one value per channel (`[1, c]`, `[1, c, 1]`, `[1, c, 1, 1]`) has zero batch variance, so
+/// PyTorch raises "Expected more than 1 value per channel when training"; wgrad gives a shape error. Eval
+/// mode takes a single sample.
+#[test]
+fn batch_norm_refuses_one_value_per_channel_in_training() {
+    let d = dev();
+    let bn1 = BatchNormConfig::new(3).init_1d(&d).unwrap();
+    let bn2 = BatchNormConfig::new(3).init_2d(&d).unwrap();
+    let cases: [(&BatchNorm, &[usize]); 3] =
+        [(&bn1, &[1, 3]), (&bn1, &[1, 3, 1]), (&bn2, &[1, 3, 1, 1])];
+    for (bn, shape) in cases {
+        let x = Tensor::ones(shape.to_vec(), DType::F32, &d);
+        match bn.forward(&x) {
+            Err(wgrad_graph::Error::Shape { op, msg }) => {
+                assert_eq!(op, "batch_norm");
+                assert!(
+                    msg.contains("more than 1 value per channel when training"),
+                    "{msg}"
+                );
+            }
+            other => panic!("{shape:?}: expected a shape error, got {other:?}"),
+        }
+    }
+    // Two values per channel are enough; so is one sample in eval mode.
+    assert!(bn1
+        .forward(&Tensor::ones([1, 3, 2], DType::F32, &d))
+        .is_ok());
+    let mut bn1 = bn1;
+    bn1.eval();
+    let y = bn1.forward(&Tensor::ones([1, 3], DType::F32, &d)).unwrap();
+    assert_eq!(y.dims(), [1, 3]);
+}
+
 #[test]
 fn dropout_train_zeroes_about_p_and_rescales_eval_is_identity() {
     let d = dev();
@@ -229,7 +284,11 @@ fn dropout_train_zeroes_about_p_and_rescales_eval_is_identity() {
     assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.7).abs() < 1e-6));
     drop.eval();
     assert_eq!(vals(&drop.forward(&x).unwrap()), vec![1.0; 10_000]);
-    assert!(Dropout::new(1.0).is_err());
+    // p = 1 drops everything (PyTorch allows it); p outside [0, 1] is refused
+    assert!(Dropout::new(1.0).is_ok());
+    for p in [-0.1, 1.5, f64::NAN] {
+        assert!(Dropout::new(p).is_err(), "p = {p}");
+    }
 }
 
 /// `eval()` on a `Sequential` reaches the layers inside it.
@@ -285,9 +344,13 @@ fn derived_modules_visit_and_switch_every_part() {
     );
     assert_eq!(
         names(block.named_buffers()),
-        ["norm.running_mean", "norm.running_var"]
+        [
+            "norm.running_mean",
+            "norm.running_var",
+            "norm.num_batches_tracked"
+        ]
     );
-    assert_eq!(block.state().len(), 6);
+    assert_eq!(block.state().len(), 7);
     assert_eq!(block.num_params(), 4 * 6 + 6 + 6 + 6 + block.width - 6);
     let x = Tensor::randn([5, 4], DType::F32, &d).unwrap();
     block.eval();
@@ -323,7 +386,9 @@ fn layer_configs_choose_the_dtype() {
             .init(&d)
             .unwrap();
         for (name, p) in [lin.state(), conv.state(), bn.state(), emb.state()].concat() {
-            assert_eq!(p.tensor().dtype(), dtype, "{name}");
+            // the counter is i32 whatever the dtype (int64 in PyTorch and in checkpoints)
+            let want = if p.is_counter() { DType::I32 } else { dtype };
+            assert_eq!(p.tensor().dtype(), want, "{name}");
         }
         let x = Tensor::randn([4, 3], dtype, &d).unwrap();
         assert_eq!(lin.forward(&x).unwrap().dtype(), dtype);

@@ -9,10 +9,12 @@ use wgrad_graph::{Backend, Buffer, DType, Device, Meta, Result, Schedule, Tensor
 
 mod checkpoint;
 mod gradcheck;
+mod hostile;
 mod layers;
 mod losses;
 mod metrics;
 mod optim;
+mod pytorch;
 mod seeds;
 mod training;
 
