@@ -433,10 +433,17 @@ impl Tensor {
         Ok(())
     }
 
-    /// Builder form of [`Tensor::set_requires_grad`]`(true)`.
+    /// Builder form of [`Tensor::set_requires_grad`]`(true)`. A pending source (`Tensor::ones`,
+    /// `Tensor::randn`, …) is realized into a leaf first, so `Tensor::ones(..).with_grad()` works as
+    /// PyTorch's `torch.ones(..., requires_grad=True)` does.
     pub fn with_grad(self) -> Result<Tensor> {
-        self.set_requires_grad(true)?;
-        Ok(self)
+        let t = if matches!(self.node.op, Op::Full(_) | Op::Random { .. }) {
+            self.realize()?.detach()
+        } else {
+            self
+        };
+        t.set_requires_grad(true)?;
+        Ok(t)
     }
 
     /// The accumulated gradient from `backward`, if any (lazy until read).

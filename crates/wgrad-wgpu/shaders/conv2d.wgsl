@@ -46,6 +46,19 @@ struct Params {
     cout_g: u32,
     in0_off: u32,
     in1_off: u32,
+    // The part of the summed loop this dispatch covers (input channels of the group for conv2d, output
+    // channels for conv2d_backward_input, positions n·OH·OW for conv2d_backward_weight), and whether it adds
+    // into `out` (later parts): llvmpipe ends an invocation's loops after 65,535 iterations, so the host
+    // splits long sums (kernels/conv2d.rs).
+    r0: u32,
+    r1: u32,
+    accumulate: u32,
+    pad: u32,
+}
+
+// Stores (or, for the later parts of a split sum, adds) s at out[i].
+fn put(i: u32, s: f32) {
+    out[i] = T(select(s, f32(out[i]) + s, p.accumulate != 0u));
 }
 
 override WG: u32 = 64u;
@@ -88,16 +101,16 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
             if ix < 0 || ix >= i32(p.w) {
                 continue;
             }
-            var xi = x_base + u32(iy) * p.w + u32(ix);
-            var wi = w_base + ky * p.kw + kx;
-            for (var ci = 0u; ci < p.cin_g; ci++) {
+            var xi = x_base + p.r0 * p.h * p.w + u32(iy) * p.w + u32(ix);
+            var wi = w_base + p.r0 * p.kh * p.kw + ky * p.kw + kx;
+            for (var ci = p.r0; ci < p.r1; ci++) {
                 s = fma(f32(in0[xi]), f32(in1[wi]), s);
                 xi += p.h * p.w;
                 wi += p.kh * p.kw;
             }
         }
     }
-    out[i] = T(s);
+    put(i, s);
 }
 
 @compute @workgroup_size(WG)
@@ -128,16 +141,16 @@ fn conv2d_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
                 continue;
             }
             let ox = u32(tx) / p.sw;
-            var di = dy_base + oy * p.ow + ox;
-            var wi = w_base + ky * p.kw + kx;
-            for (var co = 0u; co < p.cout_g; co++) {
+            var di = dy_base + p.r0 * p.oh * p.ow + oy * p.ow + ox;
+            var wi = w_base + p.r0 * p.cin_g * p.kh * p.kw + ky * p.kw + kx;
+            for (var co = p.r0; co < p.r1; co++) {
                 s = fma(f32(in0[di]), f32(in1[wi]), s);
                 di += p.oh * p.ow;
                 wi += p.cin_g * p.kh * p.kw;
             }
         }
     }
-    out[i] = T(s);
+    put(i, s);
 }
 
 @compute @workgroup_size(WG)
@@ -157,7 +170,7 @@ fn conv2d_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
     let y0 = i32(ky * p.dh) - i32(p.ph);
     let x0 = i32(kx * p.dw) - i32(p.pw);
     var s = 0.0;
-    for (var r = lid; r < p.n * plane; r += WG) {
+    for (var r = p.r0 + lid; r < p.r1; r += WG) {
         let b = r / plane;
         let oy = (r % plane) / p.ow;
         let ox = r % p.ow;
@@ -178,6 +191,6 @@ fn conv2d_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
         workgroupBarrier();
     }
     if lid == 0u {
-        out[i] = T(partial[0]);
+        put(i, partial[0]);
     }
 }

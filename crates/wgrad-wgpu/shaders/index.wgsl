@@ -38,8 +38,10 @@ struct Params {
     axis_len: u32,
     offset0: u32,
     offset1: u32,
-    pad0: u32,
-    pad1: u32,
+    // scatter_add: the part [a0, a1) of the src axis this dispatch sums, added into `out` unless a0 = 0 (the
+    // host splits a long axis: llvmpipe ends an invocation's loops after 65,535 iterations); gather: unused.
+    a0: u32,
+    a1: u32,
     oshape: array<vec4<u32>, 2>,
     ashape: array<vec4<u32>, 2>,
 }
@@ -126,7 +128,9 @@ fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
             axis_stride = scale;
         } else {
             if c >= adim(k) {
-                out[i] = T(0);
+                if params.a0 == 0u {
+                    out[i] = T(0);
+                }
                 return;
             }
             q += c * scale;
@@ -137,7 +141,7 @@ fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     // with target_ 0 checks the index values
     let out_len = odim(params.axis);
     var acc = T(0);
-    for (var a = 0u; a < params.axis_len; a++) {
+    for (var a = params.a0; a < params.a1; a++) {
         let p = q + a * axis_stride;
         let s = sidx[params.offset0 + p];
         if s == i32(target_) {
@@ -146,5 +150,5 @@ fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
             report(ERR_SCATTER_ADD, s, out_len);
         }
     }
-    out[i] = acc;
+    out[i] = select(acc, out[i] + acc, params.a0 != 0u);
 }

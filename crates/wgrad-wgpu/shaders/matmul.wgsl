@@ -14,7 +14,8 @@
 //
 // Operands are arbitrary strided views: element (b, i, j) of lhs sits at lhs_off + b·lhs_sb + i·lhs_sm +
 // j·lhs_sk (a batch stride of 0 broadcasts, a transposed operand is just swapped strides), same for rhs.
-// `out` is contiguous [batch, m, n]. Edges: out-of-range rows and columns are clamped on load (matmul_rb) or
+// `out` is contiguous [batch, m, n]; with `accumulate` the product is added to it (the host splits a long k
+// range into dispatches, since llvmpipe ends an invocation's loops after 65,535 iterations). Edges: out-of-range rows and columns are clamped on load (matmul_rb) or
 // zero-filled (matmul_tiled) and never stored, so any m, n, k ≥ 1 works (k = 0 writes zeros).
 //
 // Grid: Linear(batch · tiles_m · tiles_n); workgroup id = wid.x + wid.y · nwg.x. Blocks: matmul_rb
@@ -48,6 +49,9 @@ struct Params {
     // Tiles along m and n of the variant's block size (the host computes them).
     tiles_m: u32,
     tiles_n: u32,
+    // 1: add to `out` instead of storing (the later chunks of a long k range; see matmul.rs).
+    accumulate: u32,
+    pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> lhs: array<T>;
@@ -75,7 +79,8 @@ fn store_row(b: u32, row: u32, col0: u32, v: vec4<f32>) {
     let base = (b * params.m + row) * params.n;
     for (var c = 0u; c < 4u; c++) {
         if col0 + c < params.n {
-            out[base + col0 + c] = T(v[c]);
+            let i = base + col0 + c;
+            out[i] = T(select(v[c], f32(out[i]) + v[c], params.accumulate != 0u));
         }
     }
 }

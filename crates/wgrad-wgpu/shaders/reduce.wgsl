@@ -22,9 +22,11 @@
 //   2  uniform     params: Params     counts, kept/reduced shapes and strides, offset, chunking
 //                                     (nout counts workgroups: outputs times nchunk; chunk: reduced elements each)
 // Overrides: WG (workgroup size and shared array length; a power of two, default 256).
-// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32, u32 (bool) or f64. Sums accumulate in T.
+// Element type: `alias T = f32;` becomes f16 (with `enable f16;`), i32, u32 (bool) or f64. Values accumulate
+// in A (`alias A = f32;`): T, except f32 for f16, as PyTorch sums half precision.
 
 alias T = f32;
+alias A = f32;
 
 override WG: u32 = 256u;
 
@@ -50,7 +52,7 @@ const NONE: u32 = 0xffffffffu;
 @group(0) @binding(1) var<storage, read_write> iout: array<i32>;
 @group(0) @binding(2) var<uniform> params: Params;
 
-var<workgroup> sv: array<T, WG>;
+var<workgroup> sv: array<A, WG>;
 var<workgroup> si: array<u32, WG>;
 
 fn unravel(i: u32, rank: u32, shape: vec4<u32>, strides: vec4<u32>) -> u32 {
@@ -71,13 +73,13 @@ fn unravel(i: u32, rank: u32, shape: vec4<u32>, strides: vec4<u32>) -> u32 {
 
 // NaN on the bits (T converts to f32 exactly enough: NaN stays NaN, integers never are): llvmpipe compiles
 // float comparisons as ordered, so `x != x` is false for NaN there.
-fn is_nan(v: T) -> bool {
+fn is_nan(v: A) -> bool {
     return (bitcast<u32>(f32(v)) & 0x7fffffffu) > 0x7f800000u;
 }
 
 // Whether (b, bi) replaces (a, ai): op 1 keeps the maximum, op 2 the minimum; ties keep the smaller index.
 // NaN is the extreme both ways (PyTorch): it beats every number, and the first NaN stays.
-fn better(op: u32, a: T, ai: u32, b: T, bi: u32) -> bool {
+fn better(op: u32, a: A, ai: u32, b: A, bi: u32) -> bool {
     if bi == NONE { return false; }
     if ai == NONE { return true; }
     let a_nan = is_nan(a);
@@ -94,15 +96,15 @@ fn reduce_group(op: u32, w: u32, lid: u32) {
     let r0 = (w % params.nchunk) * params.chunk;
     let r1 = r0 + min(params.chunk, params.nred - r0);
     let base = params.offset + unravel(o, params.krank, params.kshape, params.kstrides);
-    var acc = T(0);
+    var acc = A(0);
     var idx = NONE;
     for (var r = r0 + lid; r < r1; r += WG) {
         let v = x[base + unravel(r, params.rrank, params.rshape, params.rstrides)];
         if op == 0u {
-            acc += v;
+            acc += A(v);
             idx = 0u;
-        } else if better(op, acc, idx, v, r) {
-            acc = v;
+        } else if better(op, acc, idx, A(v), r) {
+            acc = A(v);
             idx = r;
         }
     }
@@ -127,7 +129,7 @@ fn sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let o = wid.x + wid.y * nwg.x;
     if o >= params.nout { return; }
     reduce_group(0u, o, lid);
-    if lid == 0u { out[o] = sv[0]; }
+    if lid == 0u { out[o] = T(sv[0]); }
 }
 
 @compute @workgroup_size(WG)
@@ -135,7 +137,7 @@ fn max_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let o = wid.x + wid.y * nwg.x;
     if o >= params.nout { return; }
     reduce_group(1u, o, lid);
-    if lid == 0u { out[o] = sv[0]; }
+    if lid == 0u { out[o] = T(sv[0]); }
 }
 
 @compute @workgroup_size(WG)
@@ -143,7 +145,7 @@ fn min_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let o = wid.x + wid.y * nwg.x;
     if o >= params.nout { return; }
     reduce_group(2u, o, lid);
-    if lid == 0u { out[o] = sv[0]; }
+    if lid == 0u { out[o] = T(sv[0]); }
 }
 
 @compute @workgroup_size(WG)

@@ -20,6 +20,9 @@ use crate::dispatch::{Bind, BindKind, Dispatch, Shader};
 
 /// The line every family file that is generic over its element type contains exactly once.
 pub const ALIAS_LINE: &str = "alias T = f32;";
+/// The optional line declaring the accumulator type of a generic file: `T`, except f32 for f16 (sums of
+/// half-precision values accumulate in f32, as PyTorch's do).
+pub const ACCUMULATOR_LINE: &str = "alias A = f32;";
 
 /// The WGSL type a dtype is stored as, or why the adapter cannot compute in it.
 pub fn wgsl_type(dtype: DType, caps: Option<&Caps>) -> Result<&'static str> {
@@ -58,7 +61,8 @@ pub fn is_generic(shader: &Shader) -> bool {
     shader.source.lines().any(|l| l.trim() == ALIAS_LINE)
 }
 
-/// The source of `shader` for `dtype`: the alias line substituted, `enable f16;` prepended for f16.
+/// The source of `shader` for `dtype`: the alias line substituted (and the accumulator line, see
+/// [`ACCUMULATOR_LINE`]), `enable f16;` prepended for f16.
 pub fn specialize(shader: &Shader, dtype: DType, caps: Option<&Caps>) -> Result<String> {
     if !is_generic(shader) {
         return Ok(shader.source.to_string());
@@ -68,9 +72,12 @@ pub fn specialize(shader: &Shader, dtype: DType, caps: Option<&Caps>) -> Result<
     if dtype == DType::F16 {
         out.push_str("enable f16;\n");
     }
+    let acc = if dtype == DType::F16 { "f32" } else { ty };
     for line in shader.source.lines() {
         if line.trim() == ALIAS_LINE {
             out.push_str(&format!("alias T = {ty};"));
+        } else if line.trim() == ACCUMULATOR_LINE {
+            out.push_str(&format!("alias A = {acc};"));
         } else {
             out.push_str(line);
         }

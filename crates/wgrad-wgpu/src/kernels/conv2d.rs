@@ -83,37 +83,77 @@ fn contiguous(op: &'static str, what: &str, x: &Input) -> Result<()> {
     Ok(())
 }
 
-/// One launch of `entry`: invocation per output element, or workgroup per element when `per_group`.
+/// The launches of `entry` into one fresh output: invocation per output element, or workgroup per element
+/// when `per_group`. The loop each invocation runs is split into ranges within [`super::LOOP_BUDGET`]
+/// ([`chunks`]), one dispatch each, the later ones adding into the output.
 fn launch(
     rec: &mut Recorder,
-    entry: &'static str,
-    params: &[u32],
+    (pass, d, p): (Pass, &Dims, &Conv2dParams),
+    params: Vec<u32>,
     [in0, in1]: [Input; 2],
     out: &Meta,
-    per_group: bool,
 ) -> Result<Buffer> {
+    let entry = pass.op();
     let output = rec.output(out)?;
     let numel = out.numel();
     if numel == 0 {
         return Ok(output);
     }
-    let groups = if per_group {
+    let groups = if pass == Pass::BackwardWeight {
         numel
     } else {
         numel.div_ceil(WG as usize)
     };
-    FAMILY.launch(
-        rec,
-        Launch {
-            op: entry,
-            entry,
-            dtype: out.dtype,
-            bindings: &Bind::io(&[in0.buffer, in1.buffer], &output),
-            params,
-            grid: Grid::Linear(word(entry, "workgroups", groups)?),
-        },
-    )?;
+    for (i, (r0, r1)) in chunks(entry, pass, d, p)?.into_iter().enumerate() {
+        let mut words = params.clone();
+        words.extend([
+            word(entry, "range", r0)?,
+            word(entry, "range", r1)?,
+            u32::from(i > 0),
+            0,
+        ]);
+        FAMILY.launch(
+            rec,
+            Launch {
+                op: entry,
+                entry,
+                dtype: out.dtype,
+                bindings: &Bind::io(&[in0.buffer, in1.buffer], &output),
+                params: &words,
+                grid: Grid::Linear(word(entry, "workgroups", groups)?),
+            },
+        )?;
+    }
     Ok(output)
+}
+
+/// The ranges of the summed loop of `pass`, each within [`super::LOOP_BUDGET`] iterations per invocation:
+/// input channels of a group (forward: `kh·kw` taps each), output channels of a group (input gradient), or
+/// the `N·OH·OW` positions a weight gradient sums (`WG` invocations stride over them). Errors when one
+/// channel's taps alone exceed the budget.
+fn chunks(op: &'static str, pass: Pass, d: &Dims, p: &Conv2dParams) -> Result<Vec<(usize, usize)>> {
+    let [n, c_in, _, _, c_out, oh, ow, kh, kw] = d.0;
+    let budget = super::LOOP_BUDGET;
+    let (len, step) = match pass {
+        Pass::Forward | Pass::BackwardInput => {
+            let taps = kh * kw;
+            if taps > budget {
+                return Err(Error::LimitExceeded {
+                    op,
+                    what: format!("kernel taps {kh}x{kw} summed by one invocation"),
+                    value: taps as u64,
+                    limit_name: "wgrad LOOP_BUDGET",
+                    limit: budget as u64,
+                });
+            }
+            let channels = if pass == Pass::Forward { c_in } else { c_out } / p.groups;
+            (channels, (budget / taps).max(1))
+        }
+        Pass::BackwardWeight => (n * oh * ow, WG as usize * budget),
+    };
+    Ok((0..len.div_ceil(step).max(1))
+        .map(|c| (c * step, ((c + 1) * step).min(len)))
+        .collect())
 }
 
 /// # Shapes
@@ -192,5 +232,5 @@ pub fn run(
         }
     }
     let params = d.params(op, p, out.numel(), [a.layout.offset, b.layout.offset])?;
-    launch(rec, op, &params, [a, b], out, pass == Pass::BackwardWeight)
+    launch(rec, (pass, &d, p), params, [a, b], out)
 }

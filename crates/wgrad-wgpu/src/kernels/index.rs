@@ -57,17 +57,29 @@ fn launch(
     }
     let buffer = rec.output(out)?;
     let wg = FAMILY.workgroup_size(entry)?;
-    FAMILY.launch(
-        rec,
-        Launch {
-            op: entry,
-            entry,
-            dtype: out.dtype,
-            bindings: &Bind::io(&[first.buffer, second.buffer], &buffer),
-            params: &p,
-            grid: Grid::Linear(strided::groups(entry, out.numel(), wg)?),
-        },
-    )?;
+    // scatter_add loops over the src axis in each invocation: in parts within the loop budget, the later
+    // ones adding (see shaders/index.wgsl); gather reads one element
+    let len = if entry == "scatter_add" {
+        ashape[axis]
+    } else {
+        0
+    };
+    let step = super::LOOP_BUDGET;
+    for part in 0..len.div_ceil(step).max(1) {
+        p[6] = word(entry, "size", part * step)?;
+        p[7] = word(entry, "size", ((part + 1) * step).min(len))?;
+        FAMILY.launch(
+            rec,
+            Launch {
+                op: entry,
+                entry,
+                dtype: out.dtype,
+                bindings: &Bind::io(&[first.buffer, second.buffer], &buffer),
+                params: &p,
+                grid: Grid::Linear(strided::groups(entry, out.numel(), wg)?),
+            },
+        )?;
+    }
     Ok(buffer)
 }
 

@@ -102,6 +102,12 @@ impl Variant {
         }
     }
 
+    /// The longest k range one dispatch covers: about one loop iteration per k step and invocation
+    /// (`matmul_tiled` steps 16 at a time, with an inner loop of 16), within [`super::LOOP_BUDGET`].
+    pub fn max_k(self) -> usize {
+        super::LOOP_BUDGET
+    }
+
     /// Rows x columns of `out` one workgroup computes.
     fn block(self) -> [u32; 2] {
         match self {
@@ -208,6 +214,11 @@ pub fn matmul_with(
 }
 
 /// Records one of the storage-buffer kernels (`matmul_rb`, `matmul_sg`, `matmul_tiled`) into `output`.
+///
+/// The k range is walked in chunks of at most [`Variant::max_k`], one dispatch each, the later ones adding
+/// into `output` (the kernels' `accumulate` flag; dispatches of one pass see each other's writes). Why:
+/// llvmpipe ends any invocation's loops after 65,535 iterations in total (see [`super::LOOP_BUDGET`]), and a
+/// longer k loop would silently return a partial sum.
 fn record_storage_kernel(
     rec: &mut Recorder,
     variant: Variant,
@@ -223,36 +234,44 @@ fn record_storage_kernel(
     let [bm, bn] = variant.block();
     let (tiles_m, tiles_n) = (m.div_ceil(bm as usize), n.div_ceil(bn as usize));
     let groups = word(OP, "workgroups", b * tiles_m * tiles_n)?;
-    // Broadcast batches (size 1) read stride 0 either way; a size-1 axis's stride is irrelevant.
-    let params = words(
-        OP,
-        &[
-            b,
-            m,
-            n,
-            k,
-            l.strides[0],
-            l.strides[1],
-            l.strides[2],
-            l.offset,
-            r.strides[0],
-            r.strides[1],
-            r.strides[2],
-            r.offset,
-            tiles_m,
-            tiles_n,
-        ],
-    )?;
-    variant.family().launch(
-        rec,
-        Launch {
-            op: OP,
-            entry: variant.entry(),
-            dtype: out.dtype,
-            bindings: &Bind::io(&[lhs.buffer, rhs.buffer], &output),
-            params: &params,
-            grid: Grid::Linear(groups),
-        },
-    )?;
+    let chunk = variant.max_k();
+    // k = 0 still runs once: the kernels write zeros
+    let chunks = k.div_ceil(chunk).max(1);
+    for c in 0..chunks {
+        let (k0, len) = (c * chunk, chunk.min(k - (c * chunk).min(k)));
+        // Broadcast batches (size 1) read stride 0 either way; a size-1 axis's stride is irrelevant.
+        let params = words(
+            OP,
+            &[
+                b,
+                m,
+                n,
+                len,
+                l.strides[0],
+                l.strides[1],
+                l.strides[2],
+                l.offset + k0 * l.strides[2],
+                r.strides[0],
+                r.strides[1],
+                r.strides[2],
+                r.offset + k0 * r.strides[1],
+                tiles_m,
+                tiles_n,
+                usize::from(c > 0),
+                0,
+            ],
+        )?;
+        variant.family().launch(
+            rec,
+            Launch {
+                op: OP,
+                entry: variant.entry(),
+                dtype: out.dtype,
+                bindings: &Bind::io(&[lhs.buffer, rhs.buffer], &output),
+                params: &params,
+                grid: Grid::Linear(groups),
+            },
+        )?;
+    }
     Ok(output)
 }

@@ -19,6 +19,16 @@ pub mod strided;
 
 pub use crate::dispatch::{word, words};
 
+/// Most loop iterations one invocation of a kernel may run, counting every loop.
+///
+/// llvmpipe (Mesa's software rasterizer, lavapipe's engine) ends an invocation's loops after 65,535
+/// iterations in total, silently: a longer loop returns a partial result (measured: two loops of 40,000
+/// iterations count 65,534; a product over k = 70,000 summed 65,533 terms). So no kernel may loop over an
+/// unbounded range in one invocation: the host splits long ranges (k of a matmul, a long reduced axis, a
+/// softmax row, the positions a weight gradient sums) into passes or chunks of at most this many
+/// iterations, a quarter of the limit to leave room for index loops.
+pub const LOOP_BUDGET: usize = 16384;
+
 use crate::family::Family;
 
 /// Every family descriptor, for the naga test (the generated elementwise kernels are listed by

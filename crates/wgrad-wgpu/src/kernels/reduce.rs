@@ -114,14 +114,16 @@ fn dispatch(
     )
 }
 
-/// Reduces `x` over `axes` into a fresh buffer for `out`.
+/// Reduces `x` over `axes` into a fresh output for `out`.
 ///
-/// One workgroup per output element is fine when there are many outputs, but a sum/max/min to a few outputs
-/// over a long reduced range (`nout < SPLIT_MAX_OUT`, `nred > SPLIT_MIN_RED`; e.g. the sum of all elements)
-/// would run on a handful of workgroups. Those are split: pass 1 reduces chunks of [`CHUNK`] elements into
-/// partials [nout, nchunk] (one workgroup per (output, chunk)), the next pass reduces the partials, split again
-/// while still long. All passes are dispatches in the same [`Recorder`] (one submit). argmax/argmin stay
-/// single-pass: a second pass would need (value, index) pairs from pass 1.
+/// One workgroup per output is fine for many outputs, but a reduction to few outputs over a long reduced
+/// range (`nout < SPLIT_MAX_OUT`, `nred > SPLIT_MIN_RED`; e.g. the sum of all elements) would run on a
+/// handful of workgroups, and a reduced range longer than [`MAX_GROUP_RED`] would exceed the loop budget of
+/// an invocation ([`super::LOOP_BUDGET`]). Those are split: pass 1 reduces chunks of [`CHUNK`] elements into
+/// partials [nout, nchunk] (one workgroup per (output, chunk)), the next pass reduces the partials, split
+/// again while still long. argmax/argmin over a long range take the chunks' extremes and their (absolute)
+/// indices, pick the first extreme chunk and gather its index ([`long_arg`]). All passes are dispatches in
+/// the same [`Recorder`] (one submit).
 pub fn reduce(
     rec: &mut Recorder,
     op: ReduceOp,
@@ -139,48 +141,132 @@ pub fn reduce(
     };
     let (ks, kst) = split(true);
     let (rs, rst) = split(false);
-    let (nout, ks, kst) = group(name, "kept", &ks, &kst)?;
-    let (nred, rs, rst) = group(name, "reduced", &rs, &rst)?;
-    let splittable = matches!(op, ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min);
+    let kept = group(name, "kept", &ks, &kst)?;
+    let reduced = group(name, "reduced", &rs, &rst)?;
+    let pass = Pass {
+        input: x.buffer.clone(),
+        dtype: x.dtype,
+        offset: x.layout.offset,
+        kept,
+        reduced,
+    };
+    if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) && pass.reduced.0 > MAX_GROUP_RED {
+        return long_arg(rec, op, pass, out);
+    }
     let buffer = rec.output(out)?;
-    // the pass being recorded: its input, offset, reduced length and the kept/reduced groups it reads
-    let mut partials: Option<Buffer> = None;
-    let mut offset = x.layout.offset;
-    let (mut nred, mut ks, mut kst, mut rs, mut rst) = (nred, ks, kst, rs, rst);
-    loop {
-        let input = partials.as_ref().unwrap_or(x.buffer);
-        if !(splittable && nout > 0 && nout < SPLIT_MAX_OUT && nred > SPLIT_MIN_RED) {
-            dispatch(
-                rec,
-                op,
-                input,
-                x.dtype,
-                offset,
-                (nout, &ks, &kst),
-                (nred, &rs, &rst),
-                (1, nred),
-                &buffer,
-            )?;
-            return Ok(buffer);
+    passes(rec, op, pass, &buffer)?;
+    Ok(buffer)
+}
+
+/// Longest reduced range one workgroup reduces in one pass: [`super::LOOP_BUDGET`] loop iterations per
+/// invocation, an element costing up to [`MAX_GROUP_RANK`] of them (its index math).
+pub const MAX_GROUP_RED: usize = 256 * super::LOOP_BUDGET / MAX_GROUP_RANK;
+
+/// One pass's input: its buffer and dtype, offset, and the (count, shape, strides) of the kept and reduced
+/// groups it reads.
+struct Pass {
+    input: Buffer,
+    dtype: DType,
+    offset: usize,
+    kept: (usize, Vec<usize>, Vec<usize>),
+    reduced: (usize, Vec<usize>, Vec<usize>),
+}
+
+impl Pass {
+    /// The pass over contiguous partials `[nout, nchunk]` (their last axis).
+    fn over_partials(input: Buffer, dtype: DType, nout: usize, nchunk: usize) -> Pass {
+        Pass {
+            input,
+            dtype,
+            offset: 0,
+            kept: (nout, vec![nout], vec![nchunk]),
+            reduced: (nchunk, vec![nchunk], vec![1]),
         }
-        let nchunk = nred.div_ceil(CHUNK);
-        let next = rec.output(&Meta::new(Shape::new(vec![nout, nchunk]), x.dtype))?;
+    }
+
+    /// Whether `op` is split into chunks on this pass.
+    fn splits(&self, op: ReduceOp) -> bool {
+        let (nout, nred) = (self.kept.0, self.reduced.0);
+        let few_outputs = nout < SPLIT_MAX_OUT && nred > SPLIT_MIN_RED;
+        matches!(op, ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min)
+            && nout > 0
+            && (few_outputs || nred > MAX_GROUP_RED)
+    }
+
+    /// Records this pass reducing chunks of `chunk` elements into `out` ([nout, nchunk]).
+    fn record(&self, rec: &mut Recorder, op: ReduceOp, chunk: usize, out: &Buffer) -> Result<()> {
+        let (nout, ks, kst) = &self.kept;
+        let (nred, rs, rst) = &self.reduced;
+        let nchunk = nred.div_ceil(chunk.max(1)).max(1);
         dispatch(
             rec,
             op,
-            input,
-            x.dtype,
-            offset,
-            (nout, &ks, &kst),
-            (nred, &rs, &rst),
-            (nchunk, CHUNK),
-            &next,
-        )?;
-        // the partials are contiguous [nout, nchunk]: the next pass reduces their last axis
-        partials = Some(next);
-        offset = 0;
-        nred = nchunk;
-        (ks, kst) = (vec![nout], vec![nchunk]);
-        (rs, rst) = (vec![nchunk], vec![1]);
+            &self.input,
+            self.dtype,
+            self.offset,
+            (*nout, ks, kst),
+            (*nred, rs, rst),
+            (nchunk, chunk),
+            out,
+        )
     }
+}
+
+/// The passes of a sum/max/min (or a short argmax/argmin): split while long, the last into `buffer`.
+fn passes(rec: &mut Recorder, op: ReduceOp, mut pass: Pass, buffer: &Buffer) -> Result<()> {
+    while pass.splits(op) {
+        let (nout, nchunk) = (pass.kept.0, pass.reduced.0.div_ceil(CHUNK));
+        let next = rec.output(&Meta::new(Shape::new(vec![nout, nchunk]), pass.dtype))?;
+        pass.record(rec, op, CHUNK, &next)?;
+        pass = Pass::over_partials(next, pass.dtype, nout, nchunk);
+    }
+    let nred = pass.reduced.0;
+    pass.record(rec, op, nred, buffer)
+}
+
+/// argmax/argmin over a reduced range longer than one workgroup may loop over: the extreme of every chunk
+/// of [`CHUNK`] elements and its index in the whole range ([nout, nchunk] each), then the first extreme
+/// chunk (itself an argmax, split again if long), then that chunk's index, gathered. NaN and ties resolve
+/// as in one pass: the first NaN, else the first extreme.
+fn long_arg(rec: &mut Recorder, op: ReduceOp, pass: Pass, out: &Meta) -> Result<Buffer> {
+    let nout = pass.kept.0;
+    let nchunk = pass.reduced.0.div_ceil(CHUNK);
+    let extreme = if op == ReduceOp::ArgMax {
+        ReduceOp::Max
+    } else {
+        ReduceOp::Min
+    };
+    let partial = Meta::new(Shape::new(vec![nout, nchunk]), pass.dtype);
+    let values = rec.output(&partial)?;
+    pass.record(rec, extreme, CHUNK, &values)?;
+    let indices = rec.output(&Meta::new(partial.shape.clone(), DType::I32))?;
+    pass.record(rec, op, CHUNK, &indices)?;
+    // which chunk holds the first extreme: an argmax over [nout, nchunk]
+    let layout = wgrad_graph::Layout::contiguous(partial.shape.clone());
+    let chunk_values = Input {
+        buffer: &values,
+        layout: &layout,
+        dtype: pass.dtype,
+    };
+    let which = Meta::new(Shape::new(vec![nout, 1]), DType::I32);
+    let chunk = reduce(rec, op, &[1], chunk_values, &which)?;
+    let index_layout = wgrad_graph::Layout::contiguous(which.shape.clone());
+    let gathered = super::index::gather(
+        rec,
+        1,
+        Input {
+            buffer: &indices,
+            layout: &layout,
+            dtype: DType::I32,
+        },
+        Input {
+            buffer: &chunk,
+            layout: &index_layout,
+            dtype: DType::I32,
+        },
+        &which,
+    )?;
+    // [nout, 1] is the bytes of `out` (its kept dims, reduced ones of size 1)
+    debug_assert_eq!(out.numel(), nout);
+    Ok(gathered)
 }

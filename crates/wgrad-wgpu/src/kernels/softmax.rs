@@ -11,6 +11,8 @@ use crate::engine::Recorder;
 use crate::family::{entries, Family, Launch, FLOATS, WG64};
 use crate::kernels::{word, words};
 
+mod long_rows;
+
 /// Rows reduced by one workgroup (tree reduction in workgroup memory) or, `*_small`, by one invocation.
 pub static FAMILY: Family = Family {
     shader: Shader {
@@ -29,6 +31,12 @@ pub static FAMILY: Family = Family {
 pub const WG: u32 = 64;
 /// Rows up to this long take the one-invocation-per-row kernels.
 pub const SMALL_AXIS: usize = 64;
+/// Longest row the one-invocation-per-row kernels take on a software adapter (where they are preferred for
+/// many rows): three passes over the row within the loop budget ([`super::LOOP_BUDGET`]).
+pub const SMALL_AXIS_MAX: usize = super::LOOP_BUDGET / 4;
+/// Longest row one workgroup takes: three passes of `axis / WG` iterations per invocation within the loop
+/// budget. Longer rows run as separate reductions and elementwise passes ([`long_rows`]).
+pub const WORKGROUP_AXIS_MAX: usize = WG as usize * super::LOOP_BUDGET / 4;
 
 /// `[outer, axis, inner]` of `x` split at `axis`, checked contiguous.
 fn geometry(op: &'static str, axis: usize, x: &Input, out: &Meta) -> Result<[usize; 3]> {
@@ -71,7 +79,8 @@ fn launch(
     if out.numel() == 0 {
         return Ok(output);
     }
-    let small = g[1] <= SMALL_AXIS || (rec.caps().is_software && rows >= 64);
+    let small =
+        g[1] <= SMALL_AXIS || (rec.caps().is_software && rows >= 64 && g[1] <= SMALL_AXIS_MAX);
     let groups = if small {
         rows.div_ceil(WG as usize)
     } else {
@@ -101,6 +110,9 @@ fn launch(
 pub fn softmax(rec: &mut Recorder, axis: usize, log: bool, x: Input, out: &Meta) -> Result<Buffer> {
     let op = if log { "log_softmax" } else { "softmax" };
     let g = geometry(op, axis, &x, out)?;
+    if g[1] > WORKGROUP_AXIS_MAX {
+        return long_rows::forward(rec, axis, log, x, out);
+    }
     launch(rec, op, [false, log], g, &[x], out)
 }
 
@@ -124,5 +136,8 @@ pub fn softmax_backward(
     };
     let g = geometry(op, axis, &y, out)?;
     geometry(op, axis, &dy, out)?;
+    if g[1] > WORKGROUP_AXIS_MAX {
+        return long_rows::backward(rec, axis, log, [y, dy], out);
+    }
     launch(rec, op, [true, log], g, &[y, dy], out)
 }
