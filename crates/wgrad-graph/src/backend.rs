@@ -40,4 +40,22 @@ pub trait Backend: Send + Sync + Debug {
     fn fuses_elementwise(&self) -> bool {
         false
     }
+    /// Device memory the backend holds (zeros for backends whose memory is the host's).
+    fn memory(&self) -> MemoryStats {
+        MemoryStats::default()
+    }
+    /// Frees memory cached for reuse; values held by tensors stay.
+    fn empty_cache(&self) {}
+}
+
+/// Device memory of a backend, in bytes, in PyTorch's terms (`torch.cuda.memory_allocated`,
+/// `memory_reserved`, `max_memory_reserved`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Held by values that are still alive (tensors, pending results, staging).
+    pub allocated: u64,
+    /// Allocated plus what is cached for reuse.
+    pub reserved: u64,
+    /// The most ever reserved.
+    pub peak_reserved: u64,
 }

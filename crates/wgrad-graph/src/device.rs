@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, MemoryStats};
 
 /// Where tensors live and run: a shared handle to a [`Backend`]. Cheap to clone; two handles are the same
 /// device when they share the backend.
@@ -38,6 +38,16 @@ impl Device {
 
     pub fn name(&self) -> String {
         self.backend.name()
+    }
+
+    /// Device memory held now and at most (see [`MemoryStats`]).
+    pub fn memory(&self) -> MemoryStats {
+        self.backend.memory()
+    }
+
+    /// Frees memory the backend caches for reuse (PyTorch's `torch.cuda.empty_cache()`).
+    pub fn empty_cache(&self) {
+        self.backend.empty_cache();
     }
 
     pub fn same(&self, other: &Device) -> bool {

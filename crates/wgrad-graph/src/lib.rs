@@ -19,7 +19,7 @@ pub mod runner;
 pub mod schedule;
 pub mod shape;
 
-pub use backend::{Backend, BoxFuture};
+pub use backend::{Backend, BoxFuture, MemoryStats};
 pub use buffer::{Buffer, BufferImpl, View};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};

@@ -64,8 +64,9 @@ impl WgpuBackend {
     }
 
     pub fn with_options(opts: &Options) -> Result<WgpuBackend> {
+        let cap = crate::device::pool_cap(opts)?;
         Ok(WgpuBackend {
-            engine: Engine::new(Gpu::new(opts)?),
+            engine: Engine::new(Gpu::new(opts)?, cap),
         })
     }
 
@@ -79,6 +80,11 @@ impl WgpuBackend {
 
     pub fn pool_stats(&self) -> PoolStats {
         self.engine.pool.stats()
+    }
+
+    /// Caps the bytes of free buffers kept for reuse (`None`: aging only), freeing the oldest now if over.
+    pub fn set_pool_max(&self, bytes: Option<u64>) {
+        self.engine.pool.set_cap(bytes);
     }
 
     /// Starts reading a contiguous view back: copies it and the device error flag into one pooled staging
@@ -173,7 +179,7 @@ impl WgpuBackend {
                 (from_storage(&bytes[rb.skip..], rb.dtype, rb.numel), words)
             });
         rb.staging.buffer.unmap();
-        e.pool.give(rb.staging);
+        e.pool.give(rb.staging, e.epoch());
         let (bytes, words) = read?;
         match decode_device_error(words) {
             Some(err) => Err(err),
@@ -273,6 +279,7 @@ impl Backend for WgpuBackend {
                 ),
             ));
         }
+        self.engine.gpu.check_lost()?;
         let buffer = self.engine.alloc("upload", meta)?;
         let data = to_storage(bytes, meta.dtype);
         debug_assert!(data.len() as u64 <= storage_bytes(meta.dtype, meta.numel()));
@@ -282,7 +289,7 @@ impl Backend for WgpuBackend {
                 .engine
                 .queue_lock
                 .lock()
-                .expect("queue lock is never poisoned");
+                .unwrap_or_else(|e| e.into_inner());
             self.engine.gpu.queue.write_buffer(g.raw(), 0, &data);
         }
         Ok(buffer)
@@ -336,6 +343,20 @@ impl Backend for WgpuBackend {
 
     fn supports(&self, dtype: DType) -> bool {
         crate::pipeline::wgsl_type(dtype, Some(self.caps())).is_ok()
+    }
+
+    fn memory(&self) -> wgrad_graph::MemoryStats {
+        let m = self.engine.memory();
+        let cached = m.pool.cached_bytes + m.texture_bytes;
+        wgrad_graph::MemoryStats {
+            allocated: m.pool.live_bytes,
+            reserved: m.pool.live_bytes + cached,
+            peak_reserved: m.pool.peak_bytes.max(m.pool.live_bytes + cached),
+        }
+    }
+
+    fn empty_cache(&self) {
+        self.engine.release_cached();
     }
 
     /// On unless `WGRAD_FUSION=0` (for comparing against unfused runs), and where a fused kernel's

@@ -65,6 +65,46 @@ pub struct Options {
     /// Run every convolution that can take this path on it (the texture path needs `groups = 1`; other
     /// convolutions stay direct); device creation fails when the adapter cannot run `matmul_tex`.
     pub conv2d: Option<Conv2dPath>,
+    /// Most bytes of free buffers kept for reuse (default: `WGRAD_POOL_MAX`, bytes with an optional K, M or
+    /// G suffix; unset: no cap, cached buffers unused for a while are freed anyway, see
+    /// [`crate::free_list`]).
+    pub pool_max: Option<u64>,
+}
+
+/// The pool cap: `opts.pool_max`, else `WGRAD_POOL_MAX`.
+///
+/// # Errors
+/// `Error::Argument` when `WGRAD_POOL_MAX` is not a byte count (`512M`, `2G`, `1000000`).
+pub fn pool_cap(opts: &Options) -> Result<Option<u64>> {
+    if opts.pool_max.is_some() {
+        return Ok(opts.pool_max);
+    }
+    let Ok(text) = std::env::var("WGRAD_POOL_MAX") else {
+        return Ok(None);
+    };
+    parse_bytes(&text).map(Some).ok_or_else(|| {
+        Error::argument(
+            "WGRAD_POOL_MAX",
+            format!("{text:?} is not a byte count (e.g. 1000000, 512M, 2G)"),
+        )
+    })
+}
+
+/// `1000`, `64K`, `512M`, `2G` (powers of 1024) as bytes.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_uppercase()),
+        _ => (t, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        _ => return None,
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
 /// The device, its queue and the flag the device-lost callback sets.

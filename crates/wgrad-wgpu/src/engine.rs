@@ -21,6 +21,7 @@
 //! and is reported once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wgrad_graph::{Buffer, DType, Error, Meta, Result};
@@ -96,6 +97,12 @@ pub fn decode_device_error(words: [u32; ERROR_FLAG_WORDS]) -> Option<Error> {
     ))
 }
 
+/// Cached bind groups by their resources' ids, each with the execute it was last used in.
+type BindGroups = HashMap<Vec<u64>, (wgpu::BindGroup, u64)>;
+
+/// Most cached bind groups; past it the cache starts over (a bind group is cheap to make again).
+const MAX_BIND_GROUPS: usize = 4096;
+
 /// Everything one backend shares: device, pool, caches.
 #[derive(Debug)]
 pub struct Engine {
@@ -103,7 +110,9 @@ pub struct Engine {
     pub pool: Arc<Pool>,
     pub textures: Arc<TexturePool>,
     pub pipelines: Pipelines,
-    bind_groups: Mutex<HashMap<Vec<u64>, wgpu::BindGroup>>,
+    bind_groups: Mutex<BindGroups>,
+    /// Executes finished so far: the clock the caches age their entries by (see [`crate::free_list`]).
+    epoch: Arc<AtomicU64>,
     /// Serializes recording+submit against uploads/downloads from other threads.
     pub queue_lock: Mutex<()>,
     /// The device error flag (see the module docs): [`ERROR_FLAG_WORDS`] u32, zero when no error.
@@ -111,14 +120,16 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(gpu: Gpu) -> Arc<Engine> {
+    /// The engine of `gpu`; its buffer cache holds at most `pool_cap` bytes (`None`: bounded by aging).
+    pub fn new(gpu: Gpu, pool_cap: Option<u64>) -> Arc<Engine> {
         // Size classes round up by up to 25%, and kernels bind whole buffers: a class must not pass the
         // binding limit that the requested size was checked against.
         let limits = &gpu.caps.limits;
         let largest = limits
             .max_buffer_size
             .min(limits.max_storage_buffer_binding_size);
-        let pool = Pool::new(gpu.device.clone(), largest);
+        let pool = Pool::new(gpu.device.clone(), largest, pool_cap);
+        let epoch = Arc::new(AtomicU64::new(0));
         // wgpu zero-initializes new buffers: no error recorded
         let error_flag = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("wgrad device error flag"),
@@ -126,13 +137,14 @@ impl Engine {
             usage: crate::pool::STORAGE,
             mapped_at_creation: false,
         });
-        let textures = TexturePool::new(gpu.device.clone());
+        let textures = TexturePool::new(gpu.device.clone(), epoch.clone());
         Arc::new(Engine {
             gpu,
             pool,
             textures,
             pipelines: Pipelines::default(),
             bind_groups: Mutex::new(HashMap::new()),
+            epoch,
             queue_lock: Mutex::new(()),
             error_flag,
         })
@@ -142,8 +154,61 @@ impl Engine {
     pub fn alloc(self: &Arc<Self>, op: &'static str, meta: &Meta) -> Result<Buffer> {
         let bytes = storage_bytes(meta.dtype, meta.numel());
         check_binding_size(op, bytes, &self.gpu.caps.limits)?;
-        Ok(Buffer::new(GpuBuffer::new(self.pool.clone(), bytes)))
+        let buffer = GpuBuffer::new(self.pool.clone(), bytes, self.epoch.clone());
+        Ok(Buffer::new(buffer))
     }
+
+    /// The execute counter now.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Counts one finished execute; every few, evicts what the caches kept unused for
+    /// [`crate::free_list::MAX_AGE`] executes.
+    fn tick(&self) {
+        let epoch = self.epoch.fetch_add(1, Ordering::Relaxed) + 1;
+        if !epoch.is_multiple_of(8) {
+            return;
+        }
+        self.pool.expire(epoch);
+        self.textures.expire(epoch);
+        let mut groups = self.bind_groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups.retain(|_, (_, used)| *used + crate::free_list::MAX_AGE >= epoch);
+    }
+
+    /// Destroys every cached buffer and texture and drops the cached bind groups (PyTorch's
+    /// `empty_cache`); values still held by tensors stay.
+    pub fn release_cached(&self) {
+        self.bind_groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.pool.release();
+        self.textures.release();
+    }
+
+    /// Memory held by this engine: the buffer pool's counters, cached texture bytes, cached bind groups.
+    pub fn memory(&self) -> Memory {
+        Memory {
+            pool: self.pool.stats(),
+            texture_bytes: self.textures.cached_bytes(),
+            bind_groups: self
+                .bind_groups
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len(),
+        }
+    }
+}
+
+/// What [`Engine::memory`] reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub pool: crate::pool::PoolStats,
+    /// Bytes in cached (free) textures.
+    pub texture_bytes: u64,
+    /// Cached bind groups.
+    pub bind_groups: usize,
 }
 
 /// The wgpu buffer behind a wgrad buffer, or an error naming the op when it belongs to another backend.
@@ -302,15 +367,17 @@ impl Recorder {
             .flat_map(|((id, _), &kind)| [*id, kind as u64])
             .collect();
         key.extend([uniform.0, cmd.param_size, u64::from(cmd.error_flag)]);
+        let epoch = self.engine.epoch();
         let mut cache = self
             .engine
             .bind_groups
             .lock()
-            .expect("bind group cache mutex is never poisoned");
-        if let Some(bg) = cache.get(&key) {
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((bg, used)) = cache.get_mut(&key) {
+            *used = epoch;
             return bg.clone();
         }
-        if cache.len() > 4096 {
+        if cache.len() > MAX_BIND_GROUPS {
             cache.clear();
         }
         let (layout, _) =
@@ -352,7 +419,7 @@ impl Recorder {
                 layout: &layout,
                 entries: &entries,
             });
-        cache.insert(key, bg.clone());
+        cache.insert(key, (bg.clone(), epoch));
         bg
     }
 
@@ -418,7 +485,8 @@ impl Recorder {
         } else {
             self.submit(self.cmds.iter().zip(&groups))
         };
-        e.pool.give(uniform);
+        e.pool.give(uniform, e.epoch());
+        e.tick();
         let v = pollster::block_on(validation.pop());
         let o = pollster::block_on(oom.pop());
         if let Some(err) = v.or(o) {

@@ -16,6 +16,7 @@ pub mod device;
 pub mod dispatch;
 pub mod engine;
 pub mod family;
+pub mod free_list;
 pub mod kernels;
 pub mod pipeline;
 pub mod pool;

@@ -5,11 +5,12 @@
 //! `create_buffer` at all. A [`GpuBuffer`] hands its `wgpu::Buffer` back to the pool when the last clone of the
 //! wgrad `Buffer` drops. Buffers get a stable id, used as the key of the bind group cache.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wgrad_graph::BufferImpl;
+
+use crate::free_list::FreeList;
 
 /// Storage buffers: bound read-only or read-write, copied to staging, written by `queue.write_buffer`.
 pub const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -40,9 +41,13 @@ pub struct Pooled {
     pub buffer: wgpu::Buffer,
 }
 
-#[derive(Debug, Default)]
-struct Free {
-    by_key: HashMap<(u64, u32), Vec<Pooled>>,
+#[derive(Debug)]
+struct State {
+    free: FreeList<(u64, u32), Pooled>,
+    /// Bytes handed out and not given back.
+    live: u64,
+    /// Most bytes held (live + cached) so far.
+    peak: u64,
     created: u64,
     reused: u64,
 }
@@ -51,40 +56,59 @@ struct Free {
 #[derive(Debug)]
 pub struct Pool {
     device: wgpu::Device,
-    free: Mutex<Free>,
+    state: Mutex<State>,
     next_id: AtomicU64,
     /// Largest buffer the device accepts (`max_buffer_size`).
     max_size: u64,
 }
 
-/// Counters for tests and benchmarks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Counters for tests, benchmarks and users (`Device::memory`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolStats {
+    /// Buffers created and requests served from the cache.
     pub created: u64,
     pub reused: u64,
+    /// Cached buffers destroyed (unused for `free_list::MAX_AGE` executes, over the cap, or released).
+    pub evicted: u64,
+    /// Bytes in buffers holding values now, cached for reuse, and the most held at once.
+    pub live_bytes: u64,
+    pub cached_bytes: u64,
+    pub peak_bytes: u64,
 }
 
 impl Pool {
-    pub fn new(device: wgpu::Device, max_size: u64) -> Arc<Pool> {
+    /// A pool on `device` whose cache holds at most `cap` bytes (`None`: bounded by aging only).
+    pub fn new(device: wgpu::Device, max_size: u64, cap: Option<u64>) -> Arc<Pool> {
         Arc::new(Pool {
             device,
-            free: Mutex::new(Free::default()),
+            state: Mutex::new(State {
+                free: FreeList::new(cap),
+                live: 0,
+                peak: 0,
+                created: 0,
+                reused: 0,
+            }),
             next_id: AtomicU64::new(1),
             max_size,
         })
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A buffer of at least `bytes` with `usage`, reused when one of the class is free.
     pub fn take(&self, bytes: u64, usage: wgpu::BufferUsages) -> Pooled {
         let class = size_class(bytes).min(self.max_size.max(bytes)).max(4);
-        let key = (class, usage.bits());
-        let mut free = self.free.lock().expect("pool mutex is never poisoned");
-        if let Some(p) = free.by_key.get_mut(&key).and_then(|v| v.pop()) {
-            free.reused += 1;
+        let mut state = self.lock();
+        state.live += class;
+        if let Some(p) = state.free.pop(&(class, usage.bits())) {
+            state.reused += 1;
             return p;
         }
-        free.created += 1;
-        drop(free);
+        state.created += 1;
+        state.peak = state.peak.max(state.live + state.free.bytes());
+        drop(state);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(&format!("wgrad pool {class}B #{id}")),
@@ -95,20 +119,52 @@ impl Pool {
         Pooled { id, buffer }
     }
 
-    /// Returns a buffer for reuse.
-    pub fn give(&self, p: Pooled) {
-        let key = (p.buffer.size(), p.buffer.usage().bits());
-        if let Ok(mut free) = self.free.lock() {
-            free.by_key.entry(key).or_default().push(p);
-        }
+    /// Returns a buffer for reuse at execute `stamp` (see [`FreeList`]).
+    pub fn give(&self, p: Pooled, stamp: u64) {
+        let (size, usage) = (p.buffer.size(), p.buffer.usage().bits());
+        let mut state = self.lock();
+        state.live = state.live.saturating_sub(size);
+        let evicted = state.free.push((size, usage), p, size, stamp);
+        drop(state);
+        destroy(evicted);
+    }
+
+    /// Destroys cached buffers unused since before execute `stamp - MAX_AGE`.
+    pub fn expire(&self, stamp: u64) {
+        let evicted = self.lock().free.expire(stamp);
+        destroy(evicted);
+    }
+
+    /// Destroys every cached buffer (PyTorch's `empty_cache`).
+    pub fn release(&self) {
+        let evicted = self.lock().free.clear();
+        destroy(evicted);
+    }
+
+    /// Caps the cached bytes (`None`: aging only), evicting the oldest now if over.
+    pub fn set_cap(&self, cap: Option<u64>) {
+        let evicted = self.lock().free.set_cap(cap);
+        destroy(evicted);
     }
 
     pub fn stats(&self) -> PoolStats {
-        let free = self.free.lock().expect("pool mutex is never poisoned");
+        let state = self.lock();
         PoolStats {
-            created: free.created,
-            reused: free.reused,
+            created: state.created,
+            reused: state.reused,
+            evicted: state.free.evicted(),
+            live_bytes: state.live,
+            cached_bytes: state.free.bytes(),
+            peak_bytes: state.peak,
         }
+    }
+}
+
+/// Frees evicted buffers' memory now (bind groups that still name them are never used again: ids are
+/// unique).
+fn destroy(evicted: Vec<Pooled>) {
+    for p in evicted {
+        p.buffer.destroy();
     }
 }
 
@@ -118,15 +174,18 @@ pub struct GpuBuffer {
     pooled: Option<Pooled>,
     bytes: u64,
     pool: Arc<Pool>,
+    /// The engine's execute counter: a dropped buffer is stamped with the execute it was released in.
+    epoch: Arc<AtomicU64>,
 }
 
 impl GpuBuffer {
-    pub fn new(pool: Arc<Pool>, bytes: u64) -> GpuBuffer {
+    pub fn new(pool: Arc<Pool>, bytes: u64, epoch: Arc<AtomicU64>) -> GpuBuffer {
         let pooled = pool.take(bytes, STORAGE);
         GpuBuffer {
             pooled: Some(pooled),
             bytes,
             pool,
+            epoch,
         }
     }
     fn pooled(&self) -> &Pooled {
@@ -147,7 +206,7 @@ impl GpuBuffer {
 impl Drop for GpuBuffer {
     fn drop(&mut self) {
         if let Some(p) = self.pooled.take() {
-            self.pool.give(p);
+            self.pool.give(p, self.epoch.load(Ordering::Relaxed));
         }
     }
 }

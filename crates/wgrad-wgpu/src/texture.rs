@@ -14,9 +14,10 @@
 //! matrices needs no taller texture than one matrix (`max_texture_dimension_2d` is 16384 on lavapipe,
 //! `max_texture_array_layers` 2048).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use crate::free_list::FreeList;
 
 /// The one texel format: four f32 per texel, writable as a storage texture, readable with `textureLoad`.
 pub const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba32Float;
@@ -35,26 +36,57 @@ pub struct Size {
 #[derive(Clone, Debug)]
 struct Pooled {
     id: u64,
+    texture: wgpu::Texture,
     view: wgpu::TextureView,
+}
+
+fn destroy(evicted: Vec<Pooled>) {
+    for p in evicted {
+        p.texture.destroy();
+    }
 }
 
 /// The texture pool of one backend.
 #[derive(Debug)]
 pub struct TexturePool {
     device: wgpu::Device,
-    free: Mutex<HashMap<Size, Vec<Pooled>>>,
+    free: Mutex<FreeList<Size, Pooled>>,
     next_id: AtomicU64,
     created: AtomicU64,
+    /// The engine's execute counter, stamping released textures (see [`FreeList`]).
+    epoch: Arc<AtomicU64>,
 }
 
 impl TexturePool {
-    pub fn new(device: wgpu::Device) -> Arc<TexturePool> {
+    pub fn new(device: wgpu::Device, epoch: Arc<AtomicU64>) -> Arc<TexturePool> {
         Arc::new(TexturePool {
             device,
-            free: Mutex::new(HashMap::new()),
+            free: Mutex::new(FreeList::new(None)),
             next_id: AtomicU64::new(1),
             created: AtomicU64::new(0),
+            epoch,
         })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FreeList<Size, Pooled>> {
+        self.free.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Destroys cached textures unused since before execute `stamp - MAX_AGE`.
+    pub fn expire(&self, stamp: u64) {
+        let evicted = self.lock().expire(stamp);
+        destroy(evicted);
+    }
+
+    /// Destroys every cached texture.
+    pub fn release(&self) {
+        let evicted = self.lock().clear();
+        destroy(evicted);
+    }
+
+    /// Bytes in cached textures.
+    pub fn cached_bytes(&self) -> u64 {
+        self.lock().bytes()
     }
 
     /// A texture of `size`, reused when one of that size is free. The caller checks the size against the
@@ -65,12 +97,7 @@ impl TexturePool {
             height,
             layers,
         } = size;
-        let reused = self
-            .free
-            .lock()
-            .expect("texture pool mutex is never poisoned")
-            .get_mut(&size)
-            .and_then(|v| v.pop());
+        let reused = self.lock().pop(&size);
         let pooled = reused.unwrap_or_else(|| {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             self.created.fetch_add(1, Ordering::Relaxed);
@@ -93,7 +120,7 @@ impl TexturePool {
                 dimension: Some(wgpu::TextureViewDimension::D2Array),
                 ..Default::default()
             });
-            Pooled { id, view }
+            Pooled { id, texture, view }
         });
         Texture {
             pooled: Some(pooled),
@@ -134,8 +161,12 @@ impl Texture {
 
 impl Drop for Texture {
     fn drop(&mut self) {
-        if let (Some(p), Ok(mut free)) = (self.pooled.take(), self.pool.free.lock()) {
-            free.entry(self.size).or_default().push(p);
+        if let Some(p) = self.pooled.take() {
+            let s = self.size;
+            let bytes = u64::from(s.width) * u64::from(s.height) * u64::from(s.layers) * 16;
+            let stamp = self.pool.epoch.load(Ordering::Relaxed);
+            let evicted = self.pool.lock().push(s, p, bytes, stamp);
+            destroy(evicted);
         }
     }
 }

@@ -213,7 +213,7 @@ impl Optimizer {
 
     /// Steps with gradients computed elsewhere: one per parameter of [`Optimizer::params`], in that order
     /// (`None` leaves a parameter as it is). Data-parallel training passes the gradients averaged across
-    /// processes here. The parameters' own gradients are neither read nor changed.
+    /// processes here. Gradients stored in the parameters are not read, and are dropped.
     ///
     /// # Errors
     /// `Error::Argument` when the count differs from the parameters', `Error::Shape` when a gradient's shape
@@ -257,6 +257,9 @@ impl Optimizer {
         }
         let refs: Vec<&Tensor> = targets.iter().collect();
         realize(&refs)?;
+        // The replaced leaves must not keep their gradients: a gradient's graph reaches back to its own
+        // leaf (through the forward pass), a reference cycle that would keep every old parameter alive.
+        self.zero_grad();
         self.swap_in(pending)?;
         self.steps += 1;
         Ok(())
