@@ -361,22 +361,28 @@ fn binary_vjp(
         BinaryOp::Mul => vec![Some(g.mul(b)?), Some(g.mul(a)?)],
         // d(a/b) = da/b - a/b² db = da/b - y/b db
         BinaryOp::Div => vec![Some(g.div(b)?), Some(g.mul(y)?.div(b)?.neg()?)],
-        // d aᵇ = b·aᵇ⁻¹ da + aᵇ·ln a db (ln a taken as 0 where a ≤ 0, so no NaN leaks into db)
+        // d aᵇ = b·aᵇ⁻¹ da + aᵇ·ln a db, as PyTorch masks it: no da where b = 0 (0·0⁻¹), no db where a = 0
+        // and b ≥ 0 (0·ln 0); a negative base gives NaN in db (ln of a negative number)
         BinaryOp::Pow => {
             let da = g.mul(b)?.mul(&a.pow(&b.sub(1.0)?)?)?;
-            let ln_a = a.gt(0.0)?.where_(&a.log()?, 0.0)?;
-            vec![Some(da), Some(g.mul(y)?.mul(&ln_a)?)]
+            let da = b.eq(0.0)?.where_(0.0, &da)?;
+            let db = g.mul(y)?.mul(&a.log()?)?;
+            let zero_base = a.eq(0.0)?.where_(&b.ge(0.0)?, 0.0)?;
+            vec![Some(da), Some(zero_base.where_(0.0, &db)?)]
         }
+        // PyTorch's rule: ties share the gradient equally, and each side gets it unless the other one
+        // strictly wins (so with a NaN on either side both get it: NaN compares false)
         BinaryOp::Max | BinaryOp::Min => {
-            let wins = if op == BinaryOp::Max {
-                a.gt(b)?
+            let half = a.eq(b)?.where_(&g.mul(0.5)?, g)?;
+            let (a_loses, b_loses) = if op == BinaryOp::Max {
+                (a.lt(b)?, a.gt(b)?)
             } else {
-                a.lt(b)?
+                (a.gt(b)?, a.lt(b)?)
             };
-            let share = wins
-                .cast(g.dtype())?
-                .add(&a.eq(b)?.cast(g.dtype())?.mul(0.5)?)?;
-            vec![Some(g.mul(&share)?), Some(g.mul(&share.neg()?.add(1.0)?)?)]
+            vec![
+                Some(a_loses.where_(0.0, &half)?),
+                Some(b_loses.where_(0.0, &half)?),
+            ]
         }
         BinaryOp::Lt | BinaryOp::Le | BinaryOp::Eq => vec![None, None],
     })

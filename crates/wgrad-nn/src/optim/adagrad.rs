@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use wgrad_graph::{Result, Tensor};
 
 use super::sgd::with_l2;
-use super::UpdateRule;
+use super::{check_hyper, UpdateRule};
 
 /// `s ← s + g²`, `w ← w - lr·g/(√s + ε)`: each coordinate's step shrinks with its gradient history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,23 @@ impl UpdateRule for AdagradConfig {
     }
     fn lr(&self) -> f64 {
         self.lr
+    }
+
+    fn validate(&self) -> Result<()> {
+        check_hyper("adagrad", "learning rate", self.lr, 0.0..f64::INFINITY)?;
+        check_hyper("adagrad", "epsilon value", self.eps, 0.0..f64::INFINITY)?;
+        check_hyper(
+            "adagrad",
+            "weight_decay value",
+            self.weight_decay,
+            0.0..f64::INFINITY,
+        )?;
+        check_hyper(
+            "adagrad",
+            "initial_accumulator_value",
+            self.initial_accumulator_value,
+            0.0..f64::INFINITY,
+        )
     }
     fn init_state(&self, w: &Tensor) -> Vec<Tensor> {
         vec![w.full_like(self.initial_accumulator_value)]

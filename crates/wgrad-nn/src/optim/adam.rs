@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use wgrad_graph::{Result, Tensor};
 
 use super::sgd::with_l2;
-use super::UpdateRule;
+use super::{check_hyper, UpdateRule};
 
 /// Adam: `m ← β₁m + (1-β₁)g`, `v ← β₂v + (1-β₂)g²`,
 /// `w ← w - lr·(m/(1-β₁ᵗ)) / (√(v/(1-β₂ᵗ)) + ε)`. `weight_decay` is L2 (added to `g`); for decoupled decay
@@ -91,6 +91,19 @@ impl UpdateRule for AdamConfig {
     fn lr(&self) -> f64 {
         self.lr
     }
+
+    fn validate(&self) -> Result<()> {
+        check_hyper("adam", "learning rate", self.lr, 0.0..f64::INFINITY)?;
+        check_hyper("adam", "epsilon value", self.eps, 0.0..f64::INFINITY)?;
+        check_hyper("adam", "beta parameter at index 0", self.beta1, 0.0..1.0)?;
+        check_hyper("adam", "beta parameter at index 1", self.beta2, 0.0..1.0)?;
+        check_hyper(
+            "adam",
+            "weight_decay value",
+            self.weight_decay,
+            0.0..f64::INFINITY,
+        )
+    }
     fn update(
         &self,
         w: &Tensor,
@@ -110,6 +123,19 @@ impl UpdateRule for AdamWConfig {
     }
     fn lr(&self) -> f64 {
         self.lr
+    }
+
+    fn validate(&self) -> Result<()> {
+        check_hyper("adamw", "learning rate", self.lr, 0.0..f64::INFINITY)?;
+        check_hyper("adamw", "epsilon value", self.eps, 0.0..f64::INFINITY)?;
+        check_hyper("adamw", "beta parameter at index 0", self.beta1, 0.0..1.0)?;
+        check_hyper("adamw", "beta parameter at index 1", self.beta2, 0.0..1.0)?;
+        check_hyper(
+            "adamw",
+            "weight_decay value",
+            self.weight_decay,
+            0.0..f64::INFINITY,
+        )
     }
     fn update(
         &self,

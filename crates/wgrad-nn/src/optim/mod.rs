@@ -41,6 +41,11 @@ pub trait UpdateRule: std::fmt::Debug + Send {
     /// The learning rate the optimizer starts with.
     fn lr(&self) -> f64;
 
+    /// Checks the hyper-parameters (PyTorch's constructor checks); a step with invalid ones is an error.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Initial state for a parameter, one tensor per slot (zeros unless the rule says otherwise).
     fn init_state(&self, w: &Tensor) -> Vec<Tensor> {
         self.slots().iter().map(|_| w.zeros_like()).collect()
@@ -249,6 +254,8 @@ impl Optimizer {
 
     /// Builds the updates from `grads`, realizes them with `extra` in one schedule, swaps them in.
     fn update(&mut self, grads: &[Option<Tensor>], extra: &[&Tensor]) -> Result<()> {
+        check_hyper("optimizer", "learning rate", self.lr, 0.0..f64::INFINITY)?;
+        self.rule.validate()?;
         let pending = no_grad(|| self.build_updates(grads))?;
         let mut targets: Vec<Tensor> = extra.iter().map(|&t| t.clone()).collect();
         for (_, w, s) in &pending.updates {
@@ -298,6 +305,26 @@ impl Optimizer {
         }
         Ok(())
     }
+}
+
+/// `Err(Argument)` naming the hyper-parameter unless `value` lies in `range` (PyTorch's "Invalid learning
+/// rate: -1" and the like).
+pub(crate) fn check_hyper(
+    op: &'static str,
+    what: &str,
+    value: f64,
+    range: std::ops::Range<f64>,
+) -> Result<()> {
+    if !range.contains(&value) {
+        return Err(Error::argument(
+            op,
+            format!(
+                "invalid {what}: {value} (must be in [{}, {}))",
+                range.start, range.end
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Access to an optimizer's state for checkpoints, independent of the rule.

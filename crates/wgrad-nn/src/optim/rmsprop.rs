@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use wgrad_graph::{Result, Tensor};
 
 use super::sgd::with_l2;
-use super::UpdateRule;
+use super::{check_hyper, UpdateRule};
 
 /// `v ← αv + (1-α)g²`, `w ← w - lr·g/(√v + ε)`; with momentum `b ← μb + g/(√v + ε)`, `w ← w - lr·b`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,6 +39,24 @@ impl UpdateRule for RmsPropConfig {
     }
     fn lr(&self) -> f64 {
         self.lr
+    }
+
+    fn validate(&self) -> Result<()> {
+        check_hyper("rmsprop", "learning rate", self.lr, 0.0..f64::INFINITY)?;
+        check_hyper("rmsprop", "epsilon value", self.eps, 0.0..f64::INFINITY)?;
+        check_hyper("rmsprop", "alpha value", self.alpha, 0.0..f64::INFINITY)?;
+        check_hyper(
+            "rmsprop",
+            "momentum value",
+            self.momentum,
+            0.0..f64::INFINITY,
+        )?;
+        check_hyper(
+            "rmsprop",
+            "weight_decay value",
+            self.weight_decay,
+            0.0..f64::INFINITY,
+        )
     }
     fn update(
         &self,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use wgrad_graph::{Result, Tensor};
 
-use super::UpdateRule;
+use super::{check_hyper, UpdateRule};
 
 /// `g ← g + λw`; with momentum `v ← μv + g`, then `w ← w - lr·v` (or `w ← w - lr·(g + μv)` with
 /// Nesterov). The buffer starts at zero, which equals PyTorch's "first step copies g".
@@ -47,6 +47,24 @@ impl UpdateRule for SgdConfig {
 
     fn lr(&self) -> f64 {
         self.lr
+    }
+
+    fn validate(&self) -> Result<()> {
+        check_hyper("sgd", "learning rate", self.lr, 0.0..f64::INFINITY)?;
+        check_hyper("sgd", "momentum value", self.momentum, 0.0..f64::INFINITY)?;
+        check_hyper(
+            "sgd",
+            "weight_decay value",
+            self.weight_decay,
+            0.0..f64::INFINITY,
+        )?;
+        if self.nesterov && self.momentum <= 0.0 {
+            return Err(wgrad_graph::Error::argument(
+                "sgd",
+                "Nesterov momentum requires a momentum (and zero dampening)",
+            ));
+        }
+        Ok(())
     }
 
     fn update(

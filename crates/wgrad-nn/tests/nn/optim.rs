@@ -414,3 +414,45 @@ fn apply_gradients_steps_with_given_gradients() {
         .unwrap_err();
     assert!(e.to_string().contains("parameter w"), "{e}");
 }
+
+/// Hyper-parameters PyTorch's constructors refuse are an error at the first step, before anything changes.
+#[test]
+fn invalid_hyper_parameters_are_refused() {
+    let d = dev();
+    let cases: Vec<(Box<dyn UpdateRule>, &str)> = vec![
+        (Box::new(SgdConfig::new(-1.0)), "invalid learning rate: -1"),
+        (
+            Box::new(SgdConfig {
+                nesterov: true,
+                ..SgdConfig::new(0.1)
+            }),
+            "Nesterov momentum requires a momentum",
+        ),
+        (
+            Box::new(AdamConfig {
+                beta1: 1.0,
+                ..Default::default()
+            }),
+            "invalid beta parameter at index 0: 1",
+        ),
+        (
+            Box::new(AdamWConfig {
+                eps: f64::NAN,
+                ..Default::default()
+            }),
+            "invalid epsilon value",
+        ),
+    ];
+    for (rule, message) in cases {
+        let p = Param::trainable("w", t64(&W0, &[3], &d)).unwrap();
+        let mut opt = Optimizer::new(vec![p.clone()], rule);
+        let e = opt.backward_step(&loss_of(&p, &d)).unwrap_err();
+        assert!(e.to_string().contains(message), "{e}");
+        assert_eq!(vals(&p.tensor()), W0.to_vec(), "nothing changed");
+        assert_eq!(opt.steps(), 0);
+    }
+    let p = Param::trainable("w", t64(&W0, &[3], &d)).unwrap();
+    let mut opt = Optimizer::new(vec![p.clone()], SgdConfig::new(0.1));
+    opt.set_lr(f64::INFINITY);
+    assert!(opt.backward_step(&loss_of(&p, &d)).is_err());
+}
