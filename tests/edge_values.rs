@@ -342,3 +342,61 @@ fn zero_size_dims_work_like_pytorch() {
         assert!(e.to_string().contains("cannot reduce empty dim"), "{e}");
     }
 }
+
+/// A function of leaf tensors whose gradients a check takes.
+type Graph<'a> = dyn Fn(&[Tensor]) -> wgrad::Result<Tensor> + 'a;
+
+/// Gradients at edges follow PyTorch's backward formulas: pow's masks at a zero base or exponent, ties and
+/// NaN in maximum/minimum, amax's NaN and ties, unary derivatives at 0 and at saturation, the stable
+/// binary cross entropy, softplus and ELU, a one-element variance.
+#[test]
+fn gradients_at_edges_follow_pytorch() {
+    let e = expected();
+    let g = &e["gradients"];
+    for dev in devices() {
+        let grads = |xs: &[Vec<f64>], f: &Graph<'_>| {
+            let ts: Vec<Tensor> = xs
+                .iter()
+                .map(|x| t(x, &[x.len()], &dev).with_grad().unwrap())
+                .collect();
+            f(&ts).and_then(|y| y.sum_all()).unwrap().backward().unwrap();
+            let out: Vec<Vec<f64>> = ts.iter().map(|x| x.grad().unwrap().to_f64_vec().unwrap()).collect();
+            out
+        };
+        let binary: [(&str, &Graph<'_>); 3] = [
+            ("pow", &|x| x[0].pow(&x[1])),
+            ("maximum", &|x| x[0].maximum(&x[1])),
+            ("minimum", &|x| x[0].minimum(&x[1])),
+        ];
+        for (name, f) in binary {
+            let got = grads(&[nums(&g[name]["a"]), nums(&g[name]["b"])], f);
+            for (i, want) in g[name]["grads"].as_array().unwrap().iter().enumerate() {
+                check(&format!("d{name}/dx{i}"), &dev, &got[i], &nums(want), &[]);
+            }
+        }
+        let amax = |x: &[Tensor]| x[0].max_all();
+        let got = grads(&[nums(&g["amax"]["x"])], &amax);
+        check("d amax (NaN)", &dev, &got[0], &nums(&g["amax"]["grads"][0]), &[]);
+        let got = grads(&[nums(&g["amax"]["ties"])], &amax);
+        check("d amax (ties)", &dev, &got[0], &nums(&g["amax"]["tie_grads"][0]), &[]);
+        let x = nums(&g["unary"]["x"]);
+        for op in ["sqrt", "abs", "relu", "log", "sigmoid", "tanh"] {
+            let unary = UnaryOp::ALL.iter().find(|u| u.name() == op).unwrap();
+            let got = grads(std::slice::from_ref(&x), &|t| t[0].unary(*unary));
+            check(&format!("d{op}"), &dev, &got[0], &nums(&g["unary"][op]), &[]);
+        }
+        let target = t(&[1.0, 0.0, 1.0], &[3], &dev);
+        let bce = |x: &[Tensor]| wgrad::nn::binary_cross_entropy_with_logits(&x[0], &target);
+        let got = grads(&[vec![1000.0, 1000.0, -1000.0]], &bce);
+        check("d bce_with_logits", &dev, &got[0], &nums(&g["bce_with_logits"]), &[]);
+        let softplus = |x: &[Tensor]| wgrad::nn::activation::softplus(&x[0]);
+        let got = grads(&[vec![1000.0, -1000.0, 0.0]], &softplus);
+        check("d softplus", &dev, &got[0], &nums(&g["softplus"]), &[]);
+        let elu = |x: &[Tensor]| wgrad::nn::activation::elu(&x[0], 1.0);
+        let got = grads(&[vec![1000.0, -1000.0, 0.0]], &elu);
+        check("d elu", &dev, &got[0], &nums(&g["elu"]), &[]);
+        let var = |x: &[Tensor]| x[0].var(&[0], false, true);
+        let got = grads(&[vec![3.0]], &var);
+        check("d var n=1", &dev, &got[0], &nums(&g["var_one_element"]), &[]);
+    }
+}

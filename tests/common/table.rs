@@ -4,11 +4,13 @@
 //! f64, f16 and integers, and a coverage check that fails when a primitive has no row.
 //!
 //! Shapes include sizes 1, 3, 17, 257 and [45, 65], none a multiple of a workgroup or tile size. The rows
-//! are split by family: [`elementwise`], [`reduce`], [`movement`], [`matmul_conv`], [`pool_softmax`] and
-//! [`backward`] (rows whose output is a gradient).
+//! are split by family: [`elementwise`], [`reduce`], [`movement`], [`matmul_conv`], [`pool_softmax`],
+//! [`backward`] (rows whose output is a gradient) and [`layers`] (composites layers are made of: transposed
+//! convolution, GELU, layer norm, upsampling, recurrent cells and runs).
 
 mod backward;
 mod elementwise;
+mod layers;
 mod matmul_conv;
 mod movement;
 mod pool_softmax;
@@ -74,6 +76,8 @@ pub enum Family {
     Softmax,
     /// Chains of several families (double backward).
     Composite,
+    /// A layer's composite of several families (layer norm, recurrent cells), with f16 variants.
+    Layer,
 }
 
 impl Family {
@@ -88,7 +92,7 @@ impl Family {
         use Family::*;
         matches!(
             self,
-            Unary | Binary | Where | Cast | Reduce | Matmul | Conv2d(_) | Pool | Softmax
+            Unary | Binary | Where | Cast | Reduce | Matmul | Conv2d(_) | Pool | Softmax | Layer
         )
     }
 }
@@ -221,6 +225,7 @@ pub fn rows() -> Vec<Row> {
     rows.extend(matmul_conv::rows());
     rows.extend(pool_softmax::rows());
     rows.extend(backward::rows());
+    rows.extend(layers::rows());
     rows
 }
 

@@ -73,6 +73,44 @@ c["var_biased_one_element"] = enc(t([3.0]).var(unbiased=False))
 c["max_pool2d_nan"] = enc(F.max_pool2d(t([[[[1.0, nan], [3.0, 4.0]]]]), 2).item())
 c["cross_entropy_neg_inf_other"] = enc(F.cross_entropy(t([[0.0, -inf]]), torch.tensor([0])))
 
+# gradients at edges: (name, inputs) -> the gradient of each input of Σ f(inputs)
+def grads(f, *xs):
+    ts = [torch.tensor(x, dtype=torch.float32, requires_grad=True) for x in xs]
+    f(*ts).sum().backward()
+    return [[enc(v) for v in t.grad.tolist()] for t in ts]
+
+
+g = out["gradients"] = {}
+g["pow"] = {"a": [0.0, 0.0, 2.0, -2.0, 0.0], "b": [0.0, 2.0, 0.0, 2.0, -1.0]}
+g["pow"]["grads"] = grads(lambda a, b: a ** b, g["pow"]["a"], g["pow"]["b"])
+g["maximum"] = {"a": [nan, 1.0, 2.0, 3.0], "b": [1.0, nan, 2.0, 1.0]}
+g["maximum"]["grads"] = grads(torch.maximum, g["maximum"]["a"], g["maximum"]["b"])
+g["minimum"] = {"a": [nan, 1.0, 2.0, 3.0], "b": [1.0, nan, 2.0, 1.0]}
+g["minimum"]["grads"] = grads(torch.minimum, g["minimum"]["a"], g["minimum"]["b"])
+g["amax"] = {"x": [1.0, nan, 3.0], "ties": [3.0, 1.0, 3.0]}
+g["amax"]["grads"] = grads(lambda x: x.amax(), g["amax"]["x"])
+g["amax"]["tie_grads"] = grads(lambda x: x.amax(), g["amax"]["ties"])
+g["unary"] = {"x": [0.0, 1000.0, -1000.0]}
+for name, f in {"sqrt": torch.sqrt, "abs": torch.abs, "relu": torch.relu, "log": torch.log,
+                "sigmoid": torch.sigmoid, "tanh": torch.tanh}.items():
+    g["unary"][name] = grads(f, g["unary"]["x"])[0]
+g["bce_with_logits"] = grads(
+    lambda x: F.binary_cross_entropy_with_logits(x, t([1.0, 0.0, 1.0])), [1000.0, 1000.0, -1000.0])[0]
+g["softplus"] = grads(F.softplus, [1000.0, -1000.0, 0.0])[0]
+g["elu"] = grads(F.elu, [1000.0, -1000.0, 0.0])[0]
+g["var_one_element"] = grads(lambda x: x.var(), [3.0])[0]
+
+
+def encode_inputs(v):
+    if isinstance(v, dict):
+        return {k: encode_inputs(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [encode_inputs(x) for x in v]
+    return enc(v) if isinstance(v, float) else v
+
+
+out["gradients"] = encode_inputs(g)
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "edge_values.json")
 with open(path, "w") as f:
     json.dump(out, f, indent=1)

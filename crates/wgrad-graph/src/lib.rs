@@ -40,6 +40,6 @@ pub mod tensor;
 
 pub use autodiff::grad;
 pub use device::Device;
-pub use ops::{Infer, IntoDims, TensorOrScalar};
+pub use ops::{ConvTranspose2dParams, Infer, IntoDims, TensorOrScalar};
 pub use realize::{defer, realize};
 pub use tensor::{is_grad_enabled, no_grad, NoGradGuard, Tensor};

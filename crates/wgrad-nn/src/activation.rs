@@ -20,20 +20,39 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     x.gt(0.0)?.where_(x, &x.mul(slope)?)
 }
 
-/// `x` for `x > 0`, else `α(eˣ - 1)`.
+/// `x` for `x > 0`, else `α(eˣ - 1)`; the gradient at 0 is α (PyTorch's).
 pub fn elu(x: &Tensor, alpha: f64) -> Result<Tensor> {
-    // exp(min(x, 0)) keeps the unused branch finite for large x.
-    let neg = x.minimum(0.0)?.exp()?.sub(1.0)?.mul(alpha)?;
-    x.gt(0.0)?.where_(x, &neg)
+    // the exponential sees only x ≤ 0 (through `where`, not `minimum`, whose tie at 0 would halve the
+    // gradient), so the unused branch stays finite for large x
+    let pos = x.gt(0.0)?;
+    let neg = pos.where_(0.0, x)?.exp()?.sub(1.0)?.mul(alpha)?;
+    pos.where_(x, &neg)
 }
 
-/// GELU, tanh approximation: `½x(1 + tanh(√(2/π)(x + 0.044715x³)))` (PyTorch `approximate="tanh"`; the
-/// exact form needs erf, which is not a primitive; the two differ by < 1e-3).
+/// GELU, exact: `½x(1 + erf(x/√2))` (PyTorch's `gelu`, `nn.GELU()`; Hendrycks & Gimpel 2016).
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    let cdf = x.mul(std::f64::consts::FRAC_1_SQRT_2)?.erf()?.add(1.0)?;
+    x.mul(&cdf)?.mul(0.5)
+}
+
+/// GELU, tanh approximation: `½x(1 + tanh(√(2/π)(x + 0.044715x³)))` (PyTorch's
+/// `gelu(x, approximate="tanh")`); within 5e-4 of [`gelu`].
+pub fn gelu_tanh(x: &Tensor) -> Result<Tensor> {
     let c = (2.0 / std::f64::consts::PI).sqrt();
     let x3 = x.mul(x)?.mul(x)?;
     let inner = x.add(&x3.mul(0.044715)?)?.mul(c)?;
     x.mul(&inner.tanh()?.add(1.0)?)?.mul(0.5)
+}
+
+/// Which GELU: PyTorch's `approximate` argument (`"none"`, the default, or `"tanh"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeluApprox {
+    /// Exact, with erf ([`gelu`]).
+    #[default]
+    None,
+    /// The tanh approximation ([`gelu_tanh`]).
+    Tanh,
 }
 
 pub fn tanh(x: &Tensor) -> Result<Tensor> {
@@ -44,10 +63,15 @@ pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
     x.sigmoid()
 }
 
-/// `log(1 + eˣ)`, computed as `max(x, 0) + log(1 + e^-|x|)` so it neither overflows nor loses small values.
+/// `log(1 + eˣ)`, as `x + log(1 + e⁻ˣ)` for `x > 0` and `log(1 + eˣ)` otherwise, so it never overflows; each
+/// branch sees only its half of the inputs (through `where`, whose gradient at the split is the chosen
+/// branch's: 0.5 at 0, PyTorch's sigmoid(0)), so the unused one stays finite.
 pub fn softplus(x: &Tensor) -> Result<Tensor> {
-    let tail = x.abs()?.neg()?.exp()?.add(1.0)?.log()?;
-    x.relu()?.add(&tail)
+    let pos = x.gt(0.0)?;
+    let (xp, xn) = (pos.where_(x, 0.0)?, pos.where_(0.0, x)?);
+    let upper = xp.add(&xp.neg()?.exp()?.add(1.0)?.log()?)?;
+    let lower = xn.exp()?.add(1.0)?.log()?;
+    pos.where_(&upper, &lower)
 }
 
 /// An activation as a layer, for [`crate::Sequential`].
@@ -61,7 +85,11 @@ pub enum Activation {
     LeakyRelu(f64),
     /// α (1.0 in [`Activation::elu`]).
     Elu(f64),
-    Gelu,
+    /// GELU, exact or approximated ([`Activation::gelu`] is PyTorch's default `nn.GELU()`).
+    Gelu {
+        #[serde(default)]
+        approximate: GeluApprox,
+    },
     Tanh,
     Sigmoid,
     Softplus,
@@ -77,6 +105,20 @@ impl Activation {
     pub fn elu() -> Self {
         Activation::Elu(1.0)
     }
+
+    /// Exact GELU (PyTorch's `nn.GELU()`).
+    pub fn gelu() -> Self {
+        Activation::Gelu {
+            approximate: GeluApprox::None,
+        }
+    }
+
+    /// GELU's tanh approximation (PyTorch's `nn.GELU(approximate="tanh")`).
+    pub fn gelu_tanh() -> Self {
+        Activation::Gelu {
+            approximate: GeluApprox::Tanh,
+        }
+    }
 }
 
 /// No parameters and no training behaviour (an enum, so written out rather than derived).
@@ -91,7 +133,12 @@ impl Forward for Activation {
             Activation::Relu => relu(x),
             Activation::LeakyRelu(s) => leaky_relu(x, s),
             Activation::Elu(a) => elu(x, a),
-            Activation::Gelu => gelu(x),
+            Activation::Gelu {
+                approximate: GeluApprox::None,
+            } => gelu(x),
+            Activation::Gelu {
+                approximate: GeluApprox::Tanh,
+            } => gelu_tanh(x),
             Activation::Tanh => tanh(x),
             Activation::Sigmoid => sigmoid(x),
             Activation::Softplus => softplus(x),

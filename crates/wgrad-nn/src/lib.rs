@@ -51,11 +51,13 @@ pub mod norm;
 pub mod optim;
 pub mod param;
 pub mod pool;
+pub mod rnn;
 pub mod sequential;
+pub mod upsample;
 
-pub use activation::Activation;
-pub use conv::{Conv2d, Conv2dConfig};
-pub use dropout::Dropout;
+pub use activation::{Activation, GeluApprox};
+pub use conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+pub use dropout::{Dropout, Dropout2d};
 pub use embedding::{Embedding, EmbeddingConfig};
 pub use linear::{Linear, LinearConfig};
 pub use loss::{
@@ -64,7 +66,9 @@ pub use loss::{
 };
 pub use metrics::{accuracy, predictions, ConfusionMatrix};
 pub use module::{join, Forward, Module, Visit};
-pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig};
+pub use norm::{
+    layer_norm, BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig, LayerNorm, LayerNormConfig,
+};
 pub use optim::schedule::{
     ConstantLr, CosineLr, ExponentialLr, LinearWarmup, LrSchedule, OneCycleLr, StepLr,
 };
@@ -74,6 +78,8 @@ pub use optim::{
 };
 pub use param::Param;
 pub use pool::{AvgPool2d, Flatten, MaxPool2d, Pool2dConfig};
+pub use rnn::{Gru, Lstm, Nonlinearity, Rnn, RnnConfig};
 pub use sequential::Sequential;
+pub use upsample::{upsample_nearest, Upsample, UpsampleMode};
 /// `#[derive(Module)]`: see [`wgrad_derive`].
 pub use wgrad_derive::Module;

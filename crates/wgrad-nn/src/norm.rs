@@ -1,4 +1,5 @@
-//! Batch normalization over the channel axis, with running statistics.
+//! Normalization layers: batch normalization over the channel axis (with running statistics) and layer
+//! normalization over the trailing dims.
 
 use serde::{Deserialize, Serialize};
 use wgrad_graph::{no_grad, DType, Device, Error, Result, Tensor};
@@ -182,4 +183,169 @@ impl Forward for BatchNorm {
         let b = self.bias.tensor().reshape(bshape)?;
         xhat.mul(&g)?.add(&b)
     }
+}
+
+/// Configuration of a [`LayerNorm`] (PyTorch's `nn.LayerNorm(normalized_shape, eps=1e-5,
+/// elementwise_affine=True, bias=True)`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerNormConfig {
+    /// The trailing dims normalized over (and the shape of `weight` and `bias`).
+    pub normalized_shape: Vec<usize>,
+    pub eps: f64,
+    /// Whether there is a learned `weight` (initialized to ones) and, with `bias`, a `bias` (zeros).
+    pub elementwise_affine: bool,
+    pub bias: bool,
+    /// Parameter dtype (f32; f64 and f16 where the backend computes them).
+    #[serde(default = "init::default_dtype")]
+    pub dtype: DType,
+}
+
+impl LayerNormConfig {
+    /// ε = 1e-5, learned weight and bias (PyTorch's defaults).
+    pub fn new(normalized_shape: impl Into<Vec<usize>>) -> Self {
+        LayerNormConfig {
+            normalized_shape: normalized_shape.into(),
+            eps: 1e-5,
+            elementwise_affine: true,
+            bias: true,
+            dtype: DType::F32,
+        }
+    }
+
+    /// The same config without `weight` and `bias` (PyTorch's `elementwise_affine=False`).
+    pub fn without_affine(mut self) -> Self {
+        self.elementwise_affine = false;
+        self
+    }
+
+    /// The same config without `bias` (PyTorch's `bias=False`).
+    pub fn without_bias(mut self) -> Self {
+        self.bias = false;
+        self
+    }
+
+    /// The same config with `eps`.
+    pub fn with_eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+
+    /// The same config with parameters of `dtype`.
+    pub fn with_dtype(mut self, dtype: DType) -> Self {
+        self.dtype = dtype;
+        self
+    }
+
+    /// A layer with `weight = 1`, `bias = 0` (PyTorch's init).
+    ///
+    /// # Errors
+    /// `Error::Argument` for an empty `normalized_shape` or one with a zero.
+    pub fn init(&self, device: &Device) -> Result<LayerNorm> {
+        let shape = &self.normalized_shape;
+        if shape.is_empty() || shape.contains(&0) {
+            return Err(Error::argument(
+                "layer_norm",
+                format!("normalized_shape must be non-empty without zeros, got {shape:?}"),
+            ));
+        }
+        let f = |v: f64| Tensor::full(shape.clone(), v, self.dtype, device);
+        let affine = self.elementwise_affine;
+        Ok(LayerNorm {
+            weight: affine
+                .then(|| Param::trainable("weight", f(1.0)))
+                .transpose()?,
+            bias: (affine && self.bias)
+                .then(|| Param::trainable("bias", f(0.0)))
+                .transpose()?,
+            normalized_shape: shape.clone(),
+            eps: self.eps,
+        })
+    }
+}
+
+/// Layer normalization: `γ·x̂ + β` with `x̂ = (x - μ)/√(σ² + ε)`, μ and σ² (biased) taken over the trailing
+/// `normalized_shape` dims of each sample (Ba, Kiros & Hinton 2016; PyTorch's `nn.LayerNorm`). The same in
+/// training and evaluation: no running statistics.
+///
+/// # Shapes
+/// - input `[..., *normalized_shape]`; output: the input's shape
+/// - `weight`, `bias`: `normalized_shape`
+#[derive(Clone, Debug, Module)]
+pub struct LayerNorm {
+    pub weight: Option<Param>,
+    pub bias: Option<Param>,
+    #[module(skip)]
+    normalized_shape: Vec<usize>,
+    #[module(skip)]
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub fn normalized_shape(&self) -> &[usize] {
+        &self.normalized_shape
+    }
+
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+}
+
+impl Forward for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let w = self.weight.as_ref().map(Param::tensor);
+        let b = self.bias.as_ref().map(Param::tensor);
+        layer_norm(x, &self.normalized_shape, w.as_ref(), b.as_ref(), self.eps)
+    }
+}
+
+/// Functional layer normalization over the trailing `normalized_shape` dims of `x` (PyTorch's
+/// `F.layer_norm`): `(x - μ)/√(σ² + ε)·weight + bias`, σ² biased. f16 and bf16 inputs are normalized (and
+/// scaled) in f32 and rounded back once, as PyTorch does.
+///
+/// # Shapes
+/// - `x` `[..., *normalized_shape]`, `weight` and `bias` `normalized_shape`; output: `x`'s shape
+///
+/// # Errors
+/// `Error::Shape` when `x` does not end in `normalized_shape` (or `normalized_shape` is empty), or
+/// `weight` or `bias` is not of `normalized_shape`.
+pub fn layer_norm(
+    x: &Tensor,
+    normalized_shape: &[usize],
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    let k = normalized_shape.len();
+    if k == 0 || x.rank() < k || x.dims()[x.rank() - k..] != *normalized_shape {
+        return Err(Error::shape(
+            "layer_norm",
+            format!(
+                "input {} does not end in normalized_shape {normalized_shape:?}",
+                x.shape()
+            ),
+        ));
+    }
+    for (what, t) in [("weight", weight), ("bias", bias)] {
+        if let Some(t) = t.filter(|t| t.dims() != normalized_shape) {
+            return Err(Error::shape(
+                "layer_norm",
+                format!(
+                    "{what} {} is not of normalized_shape {normalized_shape:?}",
+                    t.shape()
+                ),
+            ));
+        }
+    }
+    let axes: Vec<isize> = (x.rank() - k..x.rank()).map(|a| a as isize).collect();
+    let wide = x.widened()?;
+    let centered = wide.sub(&wide.mean(&axes, true)?)?;
+    let var = centered.mul(&centered)?.mean(&axes, true)?;
+    let mut y = centered.mul(&var.add(eps)?.rsqrt()?)?;
+    if let Some(w) = weight {
+        y = y.mul(&w.cast(y.dtype())?)?;
+    }
+    if let Some(b) = bias {
+        y = y.add(&b.cast(y.dtype())?)?;
+    }
+    y.cast(x.dtype())
 }

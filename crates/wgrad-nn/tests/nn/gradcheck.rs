@@ -83,7 +83,8 @@ fn regression_losses_gradcheck() {
 fn activations_gradcheck() {
     let d = dev();
     for a in [
-        Activation::Gelu,
+        Activation::gelu(),
+        Activation::gelu_tanh(),
         Activation::elu(),
         Activation::leaky_relu(),
         Activation::Softplus,

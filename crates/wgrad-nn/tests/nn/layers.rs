@@ -110,7 +110,7 @@ fn activations_match_host_formulas() {
     );
     let c = (2.0 / std::f64::consts::PI).sqrt();
     assert_close(
-        &run(Activation::Gelu),
+        &run(Activation::gelu_tanh()),
         &host(&|v| 0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())),
         1e-12,
     );

@@ -1,4 +1,5 @@
-//! Integration tests of wgrad-nn on the CPU reference backend.
+//! Integration tests of wgrad-nn on the CPU reference backend (and, for the PyTorch comparisons, once on
+//! the GPU backend: lavapipe in CI).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +17,8 @@ mod metrics;
 mod optim;
 mod pytorch;
 mod seeds;
+mod torch_layers;
+mod torch_rnn;
 mod training;
 
 pub fn dev() -> Device {
