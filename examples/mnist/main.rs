@@ -5,24 +5,25 @@
 //! writes a checkpoint and a plot of the training curves under `target/mnist/`. `--help` lists the options.
 //!
 //! The parts: `models` the two networks and their recipes, `train` runs epochs (one realize per step, see
-//! `wgrad::nn::Optimizer::backward_step`), `report` prints tables, `plot` draws the curves into a PNG.
+//! `wgrad::nn::Optimizer::backward_step`), `report` prints tables, `plot` draws the curves into a PNG
+//! (`plotters`, through the examples' shared `common` module).
 
+#[path = "../common/mod.rs"]
+mod common;
 mod models;
 mod plot;
 mod report;
 mod train;
 
-use std::error::Error;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use models::{ModelConfig, Recipe};
 use wgrad::data::Mnist;
 use wgrad::nn::{AdamConfig, AdamWConfig, SgdConfig, UpdateRule};
-use wgrad::Device;
 
-/// The example's error type: wgrad's errors, I/O and PNG encoding errors all fit.
-pub type BoxResult<T> = Result<T, Box<dyn Error>>;
+pub use common::BoxResult;
+use common::{device, BackendKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum ModelKind {
@@ -30,14 +31,6 @@ enum ModelKind {
     Mlp,
     /// 3×(conv3×3 + batch norm), 2 max pools, fc 128, dropout 0.3; 12 epochs by default (98.6%).
     Cnn,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum BackendKind {
-    /// The GPU backend (any wgpu adapter, lavapipe included).
-    Wgpu,
-    /// The CPU reference backend (slow, exact).
-    Cpu,
 }
 
 /// Which update rule; the learning rate follows a one-cycle schedule whatever the choice.
@@ -145,14 +138,6 @@ impl Args {
         std::fs::create_dir_all(&dir)?;
         Ok(dir.join(format!("{kind}.{ext}")))
     }
-}
-
-fn device(kind: Option<BackendKind>) -> BoxResult<Device> {
-    Ok(match kind {
-        None => wgrad::best_device(),
-        Some(BackendKind::Wgpu) => wgrad::gpu_device()?,
-        Some(BackendKind::Cpu) => wgrad::cpu_device(),
-    })
 }
 
 /// (train, test): `--data DIR` or the bundled split, the training set cut to `--limit`.

@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use wgrad::data::{Loader, LoaderConfig, Mnist};
 use wgrad::nn::{
@@ -12,8 +11,9 @@ use wgrad::nn::{
 };
 use wgrad::Device;
 
+use crate::common::{progress_bar, BoxResult};
 use crate::models::{batch_tensors, predict, ModelConfig, Recipe, CLASSES};
-use crate::{BoxResult, OptimizerKind};
+use crate::OptimizerKind;
 
 /// Batch size for evaluation: larger than training batches, since there is no backward pass to hold.
 const EVAL_BATCH: usize = 500;
@@ -169,7 +169,8 @@ impl Run {
         dev: &Device,
     ) -> BoxResult<EpochStats> {
         dev.manual_seed(epoch_seed(self.state.seed, epoch));
-        let bar = progress_bar(loader.dataset().len(), epoch, self.state.recipe.epochs)?;
+        let prefix = format!("epoch {}/{}", epoch + 1, self.state.recipe.epochs);
+        let bar = progress_bar(loader.dataset().len() as u64, prefix)?;
         let start = Instant::now();
         let (mut loss_sum, mut hits, mut seen) = (0.0, 0usize, 0usize);
         for (i, batch) in loader.epoch(epoch).enumerate() {
@@ -220,18 +221,4 @@ fn print_epoch(stats: &EpochStats, epochs: usize) {
         stats.seconds,
         stats.samples_per_sec
     );
-}
-
-/// A bar over the epoch's samples showing loss, running accuracy and samples/s. indicatif hides it when
-/// stderr is not a terminal, so logs get only the per-epoch lines.
-fn progress_bar(samples: usize, epoch: usize, epochs: usize) -> BoxResult<ProgressBar> {
-    let bar = ProgressBar::new(samples as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} {per_sec:>12} eta {eta:>3}  {msg}",
-        )?
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("epoch {}/{}", epoch + 1, epochs));
-    Ok(bar)
 }
