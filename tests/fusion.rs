@@ -377,3 +377,22 @@ fn every_op_fuses_and_matches() {
         assert!(bad.is_none(), "gpu vs cpu: {bad:?}");
     }
 }
+
+/// The gradient of a weight used transposed (`Linear`'s `x·Wᵀ`) is computed as `gᵀ·x` in the weight's own
+/// layout, not left as a transposed view of `xᵀ·g` that the optimizer step would read column-wise; the
+/// values are those of the view.
+#[test]
+fn a_transposed_weight_gets_its_gradient_in_its_own_layout() {
+    let dev = Device::new(wgrad::cpu::CpuBackend);
+    let x = randn(&[5, 3], 1, &dev);
+    let w = randn(&[4, 3], 2, &dev).with_grad().unwrap();
+    let y = x.matmul(&w.t().unwrap()).unwrap();
+    y.mul(&y).unwrap().sum_all().unwrap().backward().unwrap();
+    let g = w.grad().expect("a gradient");
+    assert!(!matches!(g.op(), Op::Permute(_)), "{:?}", g.op());
+    let want = (&y.t().unwrap().matmul(&x).unwrap() * 2.0).unwrap();
+    let (g, want) = (g.to_f64_vec().unwrap(), want.to_f64_vec().unwrap());
+    for (i, (a, b)) in g.iter().zip(&want).enumerate() {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{i}: {a} vs {b}");
+    }
+}

@@ -1,9 +1,9 @@
 //! The GPU devices the trials run on: the default one, created once, and one per forced kernel (a matmul
-//! `Variant`, a conv2d `Path`), created on first use and cached.
+//! `Variant`, a conv2d or reduce `Path`), created on first use and cached.
 
 use std::sync::{Mutex, OnceLock};
 
-use wgrad::wgpu::kernels::{conv2d, conv2d_tex, matmul};
+use wgrad::wgpu::kernels::{conv2d, conv2d_tex, matmul, reduce};
 use wgrad::wgpu::{Caps, Options, WgpuBackend};
 use wgrad::Device;
 
@@ -13,6 +13,7 @@ pub enum Kernel {
     Default,
     Matmul(matmul::Variant),
     Conv2d(conv2d::Path),
+    Reduce(reduce::Path),
 }
 
 impl Kernel {
@@ -23,6 +24,8 @@ impl Kernel {
             Kernel::Matmul(v) => format!("[{}]", v.entry()),
             Kernel::Conv2d(conv2d::Path::Direct) => "[conv2d_direct]".to_string(),
             Kernel::Conv2d(conv2d::Path::Texture) => "[conv2d_texture]".to_string(),
+            Kernel::Reduce(reduce::Path::Group) => "[reduce_group]".to_string(),
+            Kernel::Reduce(reduce::Path::Thread) => "[reduce_thread]".to_string(),
         }
     }
 
@@ -35,6 +38,10 @@ impl Kernel {
             },
             Kernel::Conv2d(p) => Options {
                 conv2d: Some(p),
+                ..Default::default()
+            },
+            Kernel::Reduce(p) => Options {
+                reduce: Some(p),
                 ..Default::default()
             },
         }
@@ -101,6 +108,11 @@ pub fn kernels(family: crate::common::table::Family) -> Vec<Kernel> {
             }
             paths
         }
+        // Every adapter runs both reduction paths; the automatic choice depends on the layout and adapter.
+        Family::Reduce => vec![
+            Kernel::Reduce(reduce::Path::Group),
+            Kernel::Reduce(reduce::Path::Thread),
+        ],
         _ => Vec::new(),
     }
 }

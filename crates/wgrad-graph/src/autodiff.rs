@@ -198,7 +198,20 @@ fn vjp(y: &Tensor, x: &[Tensor], g: &Tensor) -> Result<Vec<Option<Tensor>>> {
             for (i, &pi) in p.iter().enumerate() {
                 inv[pi] = i;
             }
-            vec![Some(g.permute(&inv)?)]
+            let r = inv.len();
+            let swaps_last_two = r >= 2
+                && inv[r - 2] == r - 1
+                && inv[r - 1] == r - 2
+                && inv[..r - 2].iter().enumerate().all(|(i, &d)| i == d);
+            let product = if swaps_last_two {
+                crate::ops::layers::transposed_product(g)?
+            } else {
+                None
+            };
+            vec![Some(match product {
+                Some(t) => t,
+                None => g.permute(&inv)?,
+            })]
         }
         Op::Expand(_) => vec![Some(unexpand(g, &x[0])?)],
         Op::Slice { starts, steps, .. } => vec![Some(unslice(g, &x[0], starts, steps)?)],

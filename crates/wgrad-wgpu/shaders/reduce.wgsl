@@ -14,7 +14,8 @@
 // The input is viewed as [kept dims..., reduced dims...]: both groups coalesced on the host, each at most rank 4.
 // Ties in argmax/argmin go to the smaller index (the first extremum, like the CPU reference).
 //
-// Entry points: sum max_ min_ argmax argmin (`max`/`min` are WGSL builtins, hence the `_`).
+// Entry points: sum max_ min_ argmax argmin (`max`/`min` are WGSL builtins, hence the `_`), and the same
+// with `_thread` (sum_thread, ...): one invocation per (output, chunk) instead of a workgroup (below).
 // Bindings (group 0):
 //   0  read        x: array<T>        input, strided
 //   1  read_write  out: array<T>      sum, max_, min_: one element per output
@@ -89,16 +90,17 @@ fn better(op: u32, a: A, ai: u32, b: A, bi: u32) -> bool {
     return b < a || (b == a && bi < ai);
 }
 
-// Reduces chunk w % nchunk of output element w / nchunk; invocation 0 of the workgroup holds the result in
-// sv[0], si[0] afterwards (si: the index in the whole reduced range).
-fn reduce_group(op: u32, w: u32, lid: u32) {
-    let o = w / params.nchunk;
-    let r0 = (w % params.nchunk) * params.chunk;
-    let r1 = r0 + min(params.chunk, params.nred - r0);
-    let base = params.offset + unravel(o, params.krank, params.kshape, params.kstrides);
-    var acc = A(0);
-    var idx = NONE;
-    for (var r = r0 + lid; r < r1; r += WG) {
+// An accumulator and the index of its extreme (NONE before the first element; 0 once a sum has begun).
+struct Folded {
+    acc: A,
+    idx: u32,
+}
+
+// Folds elements r0, r0 + step, ... (< r1) of the reduced range at `base` into `f`.
+fn fold(op: u32, f: Folded, base: u32, r0: u32, r1: u32, step: u32) -> Folded {
+    var acc = f.acc;
+    var idx = f.idx;
+    for (var r = r0; r < r1; r += step) {
         let v = x[base + unravel(r, params.rrank, params.rshape, params.rstrides)];
         if op == 0u {
             acc += A(v);
@@ -108,8 +110,22 @@ fn reduce_group(op: u32, w: u32, lid: u32) {
             idx = r;
         }
     }
-    sv[lid] = acc;
-    si[lid] = idx;
+    return Folded(acc, idx);
+}
+
+// The first element of output o's reduced range.
+fn base_of(o: u32) -> u32 {
+    return params.offset + unravel(o, params.krank, params.kshape, params.kstrides);
+}
+
+// Reduces chunk w % nchunk of output element w / nchunk; invocation 0 of the workgroup holds the result in
+// sv[0], si[0] afterwards (si: the index in the whole reduced range).
+fn reduce_group(op: u32, w: u32, lid: u32) {
+    let r0 = (w % params.nchunk) * params.chunk;
+    let r1 = r0 + min(params.chunk, params.nred - r0);
+    let f = fold(op, Folded(A(0), NONE), base_of(w / params.nchunk), r0 + lid, r1, WG);
+    sv[lid] = f.acc;
+    si[lid] = f.idx;
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
         if lid < s {
@@ -122,6 +138,32 @@ fn reduce_group(op: u32, w: u32, lid: u32) {
         }
         workgroupBarrier();
     }
+}
+
+// The thread path (entries `*_thread`): invocation g alone reduces chunk g / nkept of output g % nkept
+// (nkept = nout / nchunk) and writes its result at [output, chunk] of the same [nkept, nchunk] layout as
+// the workgroup path. Consecutive invocations take consecutive outputs, so where the kept dims are the
+// inner ones (a sum over the batch axis of [N, C]) a GPU's neighbouring lanes read neighbouring elements;
+// on llvmpipe, where every storage load is executed lane by lane anyway, it saves the shared-memory tree
+// and its barriers (coroutine switches there). Returns the result and the slot of `out` it goes to (NONE:
+// this invocation has no work).
+struct Slot {
+    f: Folded,
+    at: u32,
+}
+
+fn reduce_thread(op: u32, gid: vec3<u32>, nwg: vec3<u32>) -> Slot {
+    let g = gid.x + gid.y * nwg.x * WG;
+    if g >= params.nout {
+        return Slot(Folded(A(0), NONE), NONE);
+    }
+    let nkept = params.nout / params.nchunk;
+    let o = g % nkept;
+    let c = g / nkept;
+    let r0 = c * params.chunk;
+    let r1 = r0 + min(params.chunk, params.nred - r0);
+    let f = fold(op, Folded(A(0), NONE), base_of(o), r0, r1, 1u);
+    return Slot(f, o * params.nchunk + c);
 }
 
 @compute @workgroup_size(WG)
@@ -162,4 +204,34 @@ fn argmin(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     if o >= params.nout { return; }
     reduce_group(2u, o, lid);
     if lid == 0u { iout[o] = i32(si[0]); }
+}
+
+@compute @workgroup_size(WG)
+fn sum_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = reduce_thread(0u, gid, nwg);
+    if r.at != NONE { out[r.at] = T(r.f.acc); }
+}
+
+@compute @workgroup_size(WG)
+fn max_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = reduce_thread(1u, gid, nwg);
+    if r.at != NONE { out[r.at] = T(r.f.acc); }
+}
+
+@compute @workgroup_size(WG)
+fn min_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = reduce_thread(2u, gid, nwg);
+    if r.at != NONE { out[r.at] = T(r.f.acc); }
+}
+
+@compute @workgroup_size(WG)
+fn argmax_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = reduce_thread(1u, gid, nwg);
+    if r.at != NONE { iout[r.at] = i32(r.f.idx); }
+}
+
+@compute @workgroup_size(WG)
+fn argmin_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = reduce_thread(2u, gid, nwg);
+    if r.at != NONE { iout[r.at] = i32(r.f.idx); }
 }

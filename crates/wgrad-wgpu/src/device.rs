@@ -12,6 +12,7 @@ use wgrad_graph::{Error, Result};
 
 use crate::kernels::conv2d::Path as Conv2dPath;
 use crate::kernels::matmul::Variant as MatmulVariant;
+use crate::kernels::reduce::Path as ReducePath;
 
 /// Optional features the kernels can use when present; absent ones are simply not requested.
 pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
@@ -37,6 +38,9 @@ pub struct Caps {
     pub matmul: Option<MatmulVariant>,
     /// The convolution path forced by [`Options::conv2d`] (`None`: [`crate::kernels::conv2d::pick`] chooses).
     pub conv2d: Option<Conv2dPath>,
+    /// The reduction path forced by [`Options::reduce`] (`None`: chosen per reduction, see
+    /// [`crate::kernels::reduce`]).
+    pub reduce: Option<ReducePath>,
 }
 
 /// One adapter as listed by [`list_adapters`].
@@ -65,6 +69,9 @@ pub struct Options {
     /// Run every convolution that can take this path on it (the texture path needs `groups = 1`; other
     /// convolutions stay direct); device creation fails when the adapter cannot run `matmul_tex`.
     pub conv2d: Option<Conv2dPath>,
+    /// Run every reduction that can take this path on it (argmax/argmin over more than 1,024 elements stay
+    /// on the workgroup path); every adapter runs both.
+    pub reduce: Option<ReducePath>,
     /// Most bytes of free buffers kept for reuse (default: `WGRAD_POOL_MAX`, bytes with an optional K, M or
     /// G suffix; unset: no cap, cached buffers unused for a while are freed anyway, see
     /// [`crate::free_list`]).
@@ -253,6 +260,7 @@ impl Gpu {
             adapter_name: info.name.clone(),
             matmul: opts.matmul,
             conv2d: opts.conv2d,
+            reduce: opts.reduce,
         };
         check_forced(&caps)?;
         Ok(Gpu {

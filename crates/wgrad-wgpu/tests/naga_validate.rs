@@ -8,6 +8,7 @@
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use wgrad_graph::DType;
 use wgrad_wgpu::dispatch::Shader;
+use wgrad_wgpu::kernels::elementwise::Plan;
 use wgrad_wgpu::kernels::{elementwise, families};
 use wgrad_wgpu::pipeline::specialize;
 
@@ -102,8 +103,9 @@ fn every_family_file_and_variant_validates() {
     );
 }
 
-/// Every elementwise op of the registry in every dtype it runs in: a missing `<op>_of` helper in
-/// `shaders/elementwise.wgsl` fails here.
+/// Every elementwise op of the registry in every dtype it runs in, reading its leaves one element at a time
+/// and four (with each leaf splatted in turn): a missing `<op>_of` helper in `shaders/elementwise.wgsl`
+/// fails here.
 #[test]
 fn every_elementwise_kernel_validates() {
     let mut failures = Vec::new();
@@ -115,12 +117,21 @@ fn every_elementwise_kernel_validates() {
             .filter(|(n, _)| matches!(n, wgrad_graph::Node::Leaf(_)))
             .count();
         let dtype = elementwise::compute_dtype(expr).expect("one compute dtype");
-        let shader = Shader {
-            name: "elementwise",
-            source: Box::leak(elementwise::source(expr, leaves).into_boxed_str()),
-        };
-        if let Err(e) = validate(&shader, "main", dtype, &[("WG", 256.0)], false) {
-            failures.push(format!("{:?}<{dtype}>: {e}", expr.nodes.last()));
+        let plans = [
+            Plan::Scalar,
+            Plan::Vector { splat: 0 },
+            Plan::Vector { splat: 1 },
+        ]
+        .into_iter()
+        .chain((leaves > 1).then_some(Plan::Vector { splat: 2 }));
+        for plan in plans {
+            let shader = Shader {
+                name: "elementwise",
+                source: Box::leak(elementwise::source(expr, leaves, plan).into_boxed_str()),
+            };
+            if let Err(e) = validate(&shader, "main", dtype, &[("WG", 256.0)], false) {
+                failures.push(format!("{:?}<{dtype}> {plan:?}: {e}", expr.nodes.last()));
+            }
         }
     }
     assert!(variants.len() > 80, "only {} variants", variants.len());

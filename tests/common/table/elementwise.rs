@@ -11,6 +11,8 @@ pub const UNARY: &[&[&[usize]]] = &[
     &[&[17, 3]],
     &[&[257]],
     &[&[45, 65]],
+    // inner dim a multiple of 4: the vector kernels (four elements per invocation)
+    &[&[4, 12]],
 ];
 pub const BINARY: &[&[&[usize]]] = &[
     &[&[3, 5], &[3, 5]],
@@ -18,6 +20,9 @@ pub const BINARY: &[&[&[usize]]] = &[
     &[&[1], &[257]],
     &[&[45, 65], &[45, 1]],
     &[&[], &[3, 5]],
+    // vector kernels: a broadcast operand read as vec4, and one splatted along the inner dim
+    &[&[8, 4, 12], &[4, 12]],
+    &[&[6, 8], &[6, 1]],
 ];
 
 fn unary(

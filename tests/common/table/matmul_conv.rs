@@ -6,14 +6,16 @@ use super::{row, Family, Row};
 use wgrad::graph::Conv2dParams;
 use wgrad::{Result, Tensor};
 
-/// `(b, m, k, n)` of the matmul kernel cases: single elements, sizes past one tile, k past 256.
-const MNK: [[usize; 4]; 6] = [
+/// `(b, m, k, n)` of the matmul kernel cases: single elements, sizes past one tile, k past 256, and all
+/// multiples of 4 (where operands are staged four elements per load).
+const MNK: [[usize; 4]; 7] = [
     [1, 1, 1, 1],
     [1, 3, 17, 5],
     [2, 17, 3, 257],
     [1, 257, 33, 17],
     [3, 65, 70, 66],
     [1, 1, 257, 3],
+    [2, 36, 40, 44],
 ];
 
 fn matmul(shapes: &[&[&[usize]]], f: fn(&Tensor, &Tensor) -> Result<Tensor>) -> Row {

@@ -99,6 +99,9 @@ fn few_outputs() -> Vec<Row> {
         rows.push(
             reduce(name, &[&[&[40_000, 3]]], move |x| f(x, &[0], false)).note("to 3 outputs"),
         );
+        // the batch axis of [N, C]: neighbouring outputs are neighbours in memory (the thread path's case),
+        // long enough to be split into chunks
+        rows.push(reduce(name, &[&[&[1000, 70]]], move |x| f(x, &[0], false)).note("batch axis"));
         // 2^22 elements: 1024 partials per output in the second pass
         rows.push(reduce(name, &[&[&[1 << 22]]], move |x| f(x, &[0], false)).note("2^22 to 1"));
     }

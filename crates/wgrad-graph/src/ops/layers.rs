@@ -151,3 +151,44 @@ fn to_batch3(t: &Tensor, own: &Shape, batch: &Shape, r: usize, c: usize) -> Resu
     full.extend([r, c]);
     t.expand(full)?.reshape([bn, r, c])
 }
+
+/// `g` with its last two axes swapped, computed in that layout, when `g` is a product not yet computed
+/// (`a·b`, or `a·b` of batch 1 reshaped to 2-D): `bᵀ·aᵀ`. `None` for anything else.
+///
+/// Why: the gradient of a weight used transposed (`Linear`'s `x·Wᵀ`) is the transpose of a product, and as
+/// a strided view it would be read column-wise by everything after it (the optimizer step reads it once
+/// per element), which costs more than producing it in place (PyTorch computes `dW = gᵀ·x` the same way).
+pub(crate) fn transposed_product(g: &Tensor) -> Result<Option<Tensor>> {
+    if g.is_realized() {
+        return Ok(None);
+    }
+    let swapped = |p: &Tensor| -> Result<Option<Tensor>> {
+        if *p.op() != Op::Matmul || p.is_realized() {
+            return Ok(None);
+        }
+        let ab = p.inputs();
+        let [a, b] = ab.as_slice() else {
+            return Ok(None);
+        };
+        let bt = b.transpose(1, 2)?;
+        let at = a.transpose(1, 2)?;
+        Tensor::from_op(Op::Matmul, &[&bt, &at]).map(Some)
+    };
+    match g.op() {
+        Op::Matmul if g.rank() == 3 => swapped(g),
+        Op::Reshape(s) if s.0.len() == 2 => {
+            let inputs = g.inputs();
+            let Some(p) = inputs.first() else {
+                return Ok(None);
+            };
+            if p.rank() != 3 || p.dims()[0] != 1 {
+                return Ok(None);
+            }
+            match swapped(p)? {
+                Some(t) => t.reshape([s.0[1], s.0[0]]).map(Some),
+                None => Ok(None),
+            }
+        }
+        _ => Ok(None),
+    }
+}

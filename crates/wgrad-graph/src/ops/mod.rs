@@ -2,7 +2,7 @@
 
 mod conv_transpose;
 mod elementwise;
-mod layers;
+pub(crate) mod layers;
 mod movement;
 mod reduce;
 

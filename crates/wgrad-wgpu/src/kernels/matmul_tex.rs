@@ -26,7 +26,7 @@ pub static PACK: Family = Family {
         name: "texture_pack",
         source: include_str!("../../shaders/texture_pack.wgsl"),
     },
-    entries: entries!(FLOATS, WG256; "pack_rgba"),
+    entries: entries!(FLOATS, WG256; "pack_rgba" "pack_rgba4" "pack_rgba4t"),
     subgroups: false,
     checked: false,
 };
@@ -169,6 +169,30 @@ fn size(width: usize, height: usize, layers: usize) -> Result<TextureSize> {
     })
 }
 
+/// The pack entry for layout `l` (`[batch, rows, cols]`) into a texture of `size`, and the texels each
+/// invocation writes: a vec4 load per texel where rows are contiguous and aligned, four texels from four
+/// vec4 loads where columns are (a transposed operand), else element by element
+/// (`shaders/texture_pack.wgsl`).
+fn pack_entry(l: &wgrad_graph::Layout, size: TextureSize) -> (&'static str, usize) {
+    let [_, rows, cols] = [l.shape.0[0], l.shape.0[1], l.shape.0[2]];
+    let [s_b, s_r, s_c] = [l.strides[0], l.strides[1], l.strides[2]];
+    let aligned = |v: usize| v.is_multiple_of(4);
+    let batch_ok = size.layers == 1 || aligned(s_b);
+    if !aligned(l.offset) || !batch_ok {
+        ("pack_rgba", 1)
+    } else if s_c == 1 && aligned(cols) && (rows == 1 || aligned(s_r)) {
+        ("pack_rgba4", 1)
+    } else if s_r == 1
+        && aligned(rows)
+        && aligned(size.height as usize)
+        && (cols == 1 || aligned(s_c))
+    {
+        ("pack_rgba4t", 4)
+    } else {
+        ("pack_rgba", 1)
+    }
+}
+
 /// Packs `x` viewed as `[batch, rows, cols]` into a fresh texture of `size` (layer b = batch b; only
 /// `size.layers` batches are read, so a broadcast operand packs once).
 pub fn pack(rec: &mut Recorder, x: &Input, size: TextureSize) -> Result<Texture> {
@@ -176,6 +200,7 @@ pub fn pack(rec: &mut Recorder, x: &Input, size: TextureSize) -> Result<Texture>
     let texture = rec.texture(OP, size)?;
     let l = x.layout;
     let texels = size.width as usize * size.height as usize * size.layers as usize;
+    let (entry, per_invocation) = pack_entry(l, size);
     let params = words(
         OP,
         &[
@@ -194,11 +219,15 @@ pub fn pack(rec: &mut Recorder, x: &Input, size: TextureSize) -> Result<Texture>
         rec,
         Launch {
             op: OP,
-            entry: "pack_rgba",
+            entry,
             dtype: x.dtype,
             bindings: &[Bind::Read(x.buffer), Bind::StorageTexture(&texture)],
             params: &params,
-            grid: Grid::Linear(super::strided::groups(OP, texels, PACK_WG)?),
+            grid: Grid::Linear(super::strided::groups(
+                OP,
+                texels / per_invocation,
+                PACK_WG,
+            )?),
         },
     )?;
     Ok(texture)
@@ -294,6 +323,22 @@ mod tests {
     /// texture the first product read, so this checks wgpu's ordering): each equals, bit for bit, the same
     /// product computed alone. Repeating the execute, as a training loop does, creates no new textures.
     /// (Values against the CPU reference: the op-table harness, `tests/ops`, on every matmul kernel.)
+    #[test]
+    fn packs_read_four_elements_where_rows_or_columns_are_aligned() {
+        use wgrad_graph::{Layout, Shape};
+        let c = |s: [usize; 3]| Layout::contiguous(Shape::new(s.to_vec()));
+        let size = |height| TextureSize {
+            width: 10,
+            height,
+            layers: 2,
+        };
+        assert_eq!(pack_entry(&c([2, 36, 40]), size(64)).0, "pack_rgba4");
+        let transposed = c([2, 40, 36]).permute(&[0, 2, 1]);
+        assert_eq!(pack_entry(&transposed, size(64)), ("pack_rgba4t", 4));
+        assert_eq!(pack_entry(&transposed, size(66)).0, "pack_rgba");
+        assert_eq!(pack_entry(&c([2, 3, 5]), size(32)).0, "pack_rgba");
+    }
+
     #[test]
     fn textures_are_reused_within_and_across_executes() {
         let Some(gpu) = texture_adapter() else { return };

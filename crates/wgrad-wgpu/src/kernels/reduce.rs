@@ -8,13 +8,15 @@ use crate::engine::Recorder;
 use crate::family::{entries, Family, Launch, ALL_TYPED, WG256};
 use crate::kernels::strided::coalesce;
 
-/// One workgroup per output (or per output chunk), a tree reduction in workgroup memory.
+/// One workgroup per output (or per output chunk), a tree reduction in workgroup memory; or one invocation
+/// per output (or output chunk), the `_thread` entries.
 pub static FAMILY: Family = Family {
     shader: Shader {
         name: "reduce",
         source: include_str!("../../shaders/reduce.wgsl"),
     },
-    entries: entries!(ALL_TYPED, WG256;"sum" "max_" "min_" "argmax" "argmin"),
+    entries: entries!(ALL_TYPED, WG256;"sum" "max_" "min_" "argmax" "argmin"
+        "sum_thread" "max_thread" "min_thread" "argmax_thread" "argmin_thread"),
     subgroups: false,
     checked: false,
 };
@@ -27,14 +29,44 @@ pub const SPLIT_MAX_OUT: usize = 512;
 pub const SPLIT_MIN_RED: usize = 8192;
 /// Reduced elements per workgroup in a split pass (16 per invocation at WG = 256).
 pub const CHUNK: usize = 4096;
+/// Workgroup size of the reduce entries (the `WG` override's default).
+const WG: usize = 256;
 
-pub fn entry(op: ReduceOp) -> &'static str {
-    match op {
-        ReduceOp::Sum => "sum",
-        ReduceOp::Max => "max_",
-        ReduceOp::Min => "min_",
-        ReduceOp::ArgMax => "argmax",
-        ReduceOp::ArgMin => "argmin",
+/// How a pass maps work to invocations ([`crate::Options::reduce`] forces one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// A workgroup per (output, chunk) and a tree in workgroup memory: long rows on GPUs.
+    Group,
+    /// An invocation per (output, chunk), a plain loop: outputs adjacent in memory (sums over the batch
+    /// axis), short reductions, and software adapters (where barriers are coroutine switches).
+    Thread,
+}
+
+/// Reduced range at most this short takes the thread path anywhere: a 256-invocation workgroup per output
+/// would mostly idle.
+const THREAD_SHORT: usize = 64;
+/// Elements one invocation of the thread path folds at most (a sequential f32 sum of 1024 terms stays as
+/// accurate as the tests' reduction tolerance; longer ranges are split into passes).
+const THREAD_MAX_CHUNK: usize = 1024;
+/// Shortest chunk the thread path splits into (shorter would spend more on the extra pass than it saves).
+const THREAD_MIN_CHUNK: usize = 32;
+/// Invocations the thread path aims for: enough to fill a GPU / the cores of a software adapter.
+const THREAD_TARGET_GPU: usize = 32768;
+const THREAD_TARGET_SOFTWARE: usize = 1024;
+
+fn entry(op: ReduceOp, mode: Path) -> &'static str {
+    let thread = mode == Path::Thread;
+    match (op, thread) {
+        (ReduceOp::Sum, false) => "sum",
+        (ReduceOp::Max, false) => "max_",
+        (ReduceOp::Min, false) => "min_",
+        (ReduceOp::ArgMax, false) => "argmax",
+        (ReduceOp::ArgMin, false) => "argmin",
+        (ReduceOp::Sum, true) => "sum_thread",
+        (ReduceOp::Max, true) => "max_thread",
+        (ReduceOp::Min, true) => "min_thread",
+        (ReduceOp::ArgMax, true) => "argmax_thread",
+        (ReduceOp::ArgMin, true) => "argmin_thread",
     }
 }
 
@@ -61,12 +93,12 @@ fn group(
     ))
 }
 
-/// One dispatch of the reduce kernel: workgroup w reduces chunk w % nchunk (of `chunk` elements) of output
-/// w / nchunk and writes out[w].
+/// One dispatch of the reduce kernel: workgroup (`Path::Group`) or invocation (`Path::Thread`) w reduces a
+/// chunk (of `chunk` elements) of one output into out[output, chunk] (`out` is [nout, nchunk]).
 #[allow(clippy::too_many_arguments)]
 fn dispatch(
     rec: &mut Recorder,
-    op: ReduceOp,
+    (op, mode): (ReduceOp, Path),
     x: &Buffer,
     dtype: DType,
     offset: usize,
@@ -101,15 +133,19 @@ fn dispatch(
         p[16 + d] = word(name, "size", rs[d])?;
         p[20 + d] = word(name, "size", rst[d])?;
     }
+    let workgroups = match mode {
+        Path::Group => groups,
+        Path::Thread => groups.div_ceil(WG),
+    };
     FAMILY.launch(
         rec,
         Launch {
             op: name,
-            entry: entry(op),
+            entry: entry(op, mode),
             dtype,
             bindings: &Bind::io(&[x], out),
             params: &p,
-            grid: Grid::Linear(word(name, "size", groups)?),
+            grid: Grid::Linear(word(name, "size", workgroups)?),
         },
     )
 }
@@ -184,17 +220,68 @@ impl Pass {
         }
     }
 
-    /// Whether `op` is split into chunks on this pass.
-    fn splits(&self, op: ReduceOp) -> bool {
+    /// The thread path where it does better (see [`Path`]); argmax/argmin take it only for a range one
+    /// invocation folds alone, as their passes cannot be chained.
+    fn mode(&self, op: ReduceOp, forced: Option<Path>, software: bool) -> Path {
+        let nred = self.reduced.0;
+        let arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
+        match forced {
+            Some(Path::Thread) if !(arg && nred > THREAD_MAX_CHUNK) => return Path::Thread,
+            Some(_) => return Path::Group,
+            None => {}
+        }
+        let inner = |g: &(usize, Vec<usize>, Vec<usize>)| g.2.last().copied().unwrap_or(0);
+        let kept_inner = self.kept.0 > 1 && inner(&self.kept) < inner(&self.reduced);
+        if (arg && nred > THREAD_MAX_CHUNK) || !(software || kept_inner || nred <= THREAD_SHORT) {
+            Path::Group
+        } else {
+            Path::Thread
+        }
+    }
+
+    /// The chunk length of this pass in `mode`: `nred` for a single pass, less to split into passes.
+    fn chunk(&self, op: ReduceOp, mode: Path, software: bool) -> usize {
         let (nout, nred) = (self.kept.0, self.reduced.0);
-        let few_outputs = nout < SPLIT_MAX_OUT && nred > SPLIT_MIN_RED;
-        matches!(op, ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min)
-            && nout > 0
-            && (few_outputs || nred > MAX_GROUP_RED)
+        let chainable = matches!(op, ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min);
+        if !chainable || nout == 0 {
+            return nred;
+        }
+        match mode {
+            Path::Group => {
+                let few_outputs = nout < SPLIT_MAX_OUT && nred > SPLIT_MIN_RED;
+                if few_outputs || nred > MAX_GROUP_RED {
+                    CHUNK
+                } else {
+                    nred
+                }
+            }
+            Path::Thread => {
+                let target = if software {
+                    THREAD_TARGET_SOFTWARE
+                } else {
+                    THREAD_TARGET_GPU
+                };
+                let per_output = target.div_ceil(nout);
+                let chunk = nred
+                    .div_ceil(per_output)
+                    .clamp(THREAD_MIN_CHUNK, THREAD_MAX_CHUNK);
+                if chunk >= nred {
+                    nred
+                } else {
+                    chunk
+                }
+            }
+        }
     }
 
     /// Records this pass reducing chunks of `chunk` elements into `out` ([nout, nchunk]).
-    fn record(&self, rec: &mut Recorder, op: ReduceOp, chunk: usize, out: &Buffer) -> Result<()> {
+    fn record(
+        &self,
+        rec: &mut Recorder,
+        op: (ReduceOp, Path),
+        chunk: usize,
+        out: &Buffer,
+    ) -> Result<()> {
         let (nout, ks, kst) = &self.kept;
         let (nred, rs, rst) = &self.reduced;
         let nchunk = nred.div_ceil(chunk.max(1)).max(1);
@@ -214,14 +301,19 @@ impl Pass {
 
 /// The passes of a sum/max/min (or a short argmax/argmin): split while long, the last into `buffer`.
 fn passes(rec: &mut Recorder, op: ReduceOp, mut pass: Pass, buffer: &Buffer) -> Result<()> {
-    while pass.splits(op) {
-        let (nout, nchunk) = (pass.kept.0, pass.reduced.0.div_ceil(CHUNK));
+    let (forced, software) = (rec.caps().reduce, rec.caps().is_software);
+    loop {
+        let mode = pass.mode(op, forced, software);
+        let (nout, nred) = (pass.kept.0, pass.reduced.0);
+        let chunk = pass.chunk(op, mode, software);
+        if chunk >= nred {
+            return pass.record(rec, (op, mode), nred, buffer);
+        }
+        let nchunk = nred.div_ceil(chunk);
         let next = rec.output(&Meta::new(Shape::new(vec![nout, nchunk]), pass.dtype))?;
-        pass.record(rec, op, CHUNK, &next)?;
+        pass.record(rec, (op, mode), chunk, &next)?;
         pass = Pass::over_partials(next, pass.dtype, nout, nchunk);
     }
-    let nred = pass.reduced.0;
-    pass.record(rec, op, nred, buffer)
 }
 
 /// argmax/argmin over a reduced range longer than one workgroup may loop over: the extreme of every chunk
@@ -238,9 +330,9 @@ fn long_arg(rec: &mut Recorder, op: ReduceOp, pass: Pass, out: &Meta) -> Result<
     };
     let partial = Meta::new(Shape::new(vec![nout, nchunk]), pass.dtype);
     let values = rec.output(&partial)?;
-    pass.record(rec, extreme, CHUNK, &values)?;
+    pass.record(rec, (extreme, Path::Group), CHUNK, &values)?;
     let indices = rec.output(&Meta::new(partial.shape.clone(), DType::I32))?;
-    pass.record(rec, op, CHUNK, &indices)?;
+    pass.record(rec, (op, Path::Group), CHUNK, &indices)?;
     // which chunk holds the first extreme: an argmax over [nout, nchunk]
     let layout = wgrad_graph::Layout::contiguous(partial.shape.clone());
     let chunk_values = Input {
