@@ -6,6 +6,10 @@
 //!   Adam: samples/s
 //! - W4 softmax (last axis) and sum reduction (last axis, and all elements) over [4096, 4096] f32: GB/s
 //!   (bytes read + bytes written / t; the result is not read back, only one element to wait for the GPU)
+//! - launch: µs per `realize` of one tiny op (read back), and per extra dispatch in one realize
+//! - memory: peak bytes in use during one W3 step (values and staged textures, `Device::memory`) against
+//!   the schedule's live-set bound (`Schedule::live_bytes_bound`); W3 also prints its first step's time
+//!   (pipeline compilation included)
 //!
 //! Each case runs warm-up iterations (pipeline compilation, buffer pool), then timed repetitions until
 //! `reps` are done or the time budget is spent; it prints the best and the median. W1 also runs on the CPU
@@ -19,9 +23,10 @@
 //! Results for some machines are in BENCHMARKS.md.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use wgrad::graph::{Layout, View};
+use wgrad::graph::{Backend, Buffer, Layout, MemoryStats, Meta, Schedule, View};
 use wgrad::nn::{
     cross_entropy, Activation, AdamConfig, Conv2dConfig, Flatten, Forward, LinearConfig, MaxPool2d,
     Module, Optimizer, Sequential, SgdConfig,
@@ -153,7 +158,8 @@ fn w2(dev: &Device, p: Policy) -> Result<()> {
     Ok(())
 }
 
-fn w3(dev: &Device, p: Policy) -> Result<()> {
+/// W3's model, optimizer and batch on `dev`.
+fn w3_setup(dev: &Device) -> Result<(Sequential, Optimizer, Tensor, Tensor)> {
     dev.manual_seed(0);
     let batch = 128;
     let model = Sequential::new()
@@ -166,20 +172,138 @@ fn w3(dev: &Device, p: Policy) -> Result<()> {
         .add(LinearConfig::new(9216, 128).init(dev)?)
         .add(Activation::Relu)
         .add(LinearConfig::new(128, 10).init(dev)?);
-    let mut opt = Optimizer::new(model.parameters(), AdamConfig::default());
+    let opt = Optimizer::new(model.parameters(), AdamConfig::default());
     let x = randn(&[batch, 1, 28, 28], dev)?;
     let y = labels(batch, dev)?;
-    let s = measure(p, || {
-        let loss = cross_entropy(&model.forward(&x)?, &y)?;
-        let l = opt.backward_step(&loss)?.item()?;
-        assert!(l.is_finite(), "loss {l}");
-        Ok(())
-    })?;
+    Ok((model, opt, x, y))
+}
+
+/// One W3 training step, the loss read back.
+fn w3_step(model: &Sequential, opt: &mut Optimizer, x: &Tensor, y: &Tensor) -> Result<()> {
+    let loss = cross_entropy(&model.forward(x)?, y)?;
+    let l = opt.backward_step(&loss)?.item()?;
+    assert!(l.is_finite(), "loss {l}");
+    Ok(())
+}
+
+fn w3(dev: &Device, p: Policy) -> Result<()> {
+    let (model, mut opt, x, y) = w3_setup(dev)?;
+    let t = Instant::now();
+    w3_step(&model, &mut opt, &x, &y)?;
+    println!(
+        "{:<34} {:>10.1} ms (pipelines compiled on first use)",
+        "W3 first step",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let s = measure(p, || w3_step(&model, &mut opt, &x, &y))?;
     report(
         "W3 CNN (MNIST shape) Adam b128",
         &s,
-        batch as f64,
+        x.dims()[0] as f64,
         "samples/s",
+    );
+    Ok(())
+}
+
+/// A backend that passes everything on and keeps the largest live-set bound of the schedules it ran.
+#[derive(Debug)]
+struct Bounded {
+    inner: wgrad::wgpu::WgpuBackend,
+    bound: Mutex<u64>,
+}
+
+impl Backend for Bounded {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn upload(&self, bytes: &[u8], meta: &Meta) -> Result<Buffer> {
+        self.inner.upload(bytes, meta)
+    }
+    fn download(&self, view: &View) -> Result<Vec<u8>> {
+        self.inner.download(view)
+    }
+    fn execute(&self, schedule: &Schedule) -> Result<Vec<Buffer>> {
+        let mut bound = self.bound.lock().unwrap_or_else(|e| e.into_inner());
+        *bound = (*bound).max(schedule.live_bytes_bound());
+        drop(bound);
+        self.inner.execute(schedule)
+    }
+    fn supports(&self, dtype: DType) -> bool {
+        self.inner.supports(dtype)
+    }
+    fn fuses_elementwise(&self) -> bool {
+        self.inner.fuses_elementwise()
+    }
+    fn memory(&self) -> MemoryStats {
+        self.inner.memory()
+    }
+    fn empty_cache(&self) {
+        self.inner.empty_cache();
+    }
+    fn reset_peak_memory_stats(&self) {
+        self.inner.reset_peak_memory_stats();
+    }
+}
+
+/// Peak bytes in use during one W3 step (after a warm-up step) against the live-set bound of its
+/// schedules, on a fresh device.
+fn w3_memory() -> Result<()> {
+    let backend = Arc::new(Bounded {
+        inner: wgrad::wgpu::WgpuBackend::new()?,
+        bound: Mutex::new(0),
+    });
+    let dev = Device::from_arc(backend.clone());
+    let (model, mut opt, x, y) = w3_setup(&dev)?;
+    w3_step(&model, &mut opt, &x, &y)?;
+    dev.empty_cache();
+    dev.reset_peak_memory_stats();
+    *backend.bound.lock().unwrap_or_else(|e| e.into_inner()) = 0;
+    w3_step(&model, &mut opt, &x, &y)?;
+    let m = dev.memory();
+    let bound = *backend.bound.lock().unwrap_or_else(|e| e.into_inner());
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    println!(
+        "{:<34} {:>10.1} MiB peak in use, {:.1} MiB live-set bound ({:.2}x), {:.1} MiB peak reserved",
+        "W3 step memory",
+        mib(m.peak_allocated),
+        mib(bound),
+        m.peak_allocated as f64 / bound.max(1) as f64,
+        mib(m.peak_reserved)
+    );
+    Ok(())
+}
+
+/// Launch overhead: one tiny op per realize (result read back), and the cost of each further dispatch
+/// in one realize (64 reductions of 4 elements, which do not fuse, against one).
+fn launch(dev: &Device, p: Policy) -> Result<()> {
+    let x = randn(&[4], dev)?;
+    let s = measure(p, || {
+        (&x + 1.0)?.to_vec::<f32>()?;
+        Ok(())
+    })?;
+    println!(
+        "{:<34} {:>10.1} µs per realize (median; best {:.1} µs)",
+        "launch: one op, read back",
+        s.median * 1e6,
+        s.best * 1e6
+    );
+    let xs: Vec<Tensor> = (0..64).map(|_| randn(&[4], dev)).collect::<Result<_>>()?;
+    let mut per_count = Vec::new();
+    for count in [1usize, 64] {
+        let s = measure(p, || {
+            let sums: Vec<Tensor> = xs[..count]
+                .iter()
+                .map(Tensor::sum_all)
+                .collect::<Result<_>>()?;
+            wgrad::realize(&sums.iter().collect::<Vec<_>>())?;
+            sync(dev, &sums[0])
+        })?;
+        per_count.push(s.median);
+    }
+    println!(
+        "{:<34} {:>10.1} µs per dispatch (median of 64 in one realize against 1)",
+        "launch: dispatch",
+        (per_count[1] - per_count[0]) / 63.0 * 1e6
     );
     Ok(())
 }
@@ -264,6 +388,12 @@ fn main() -> Result<()> {
     }
     if want("w4") {
         w4(&gpu, policy(10, 10))?;
+    }
+    if want("launch") {
+        launch(&gpu, policy(50, 5))?;
+    }
+    if want("memory") {
+        w3_memory()?;
     }
     Ok(())
 }

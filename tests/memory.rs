@@ -166,6 +166,16 @@ fn unused_shapes_age_out_and_a_cap_holds() {
     // user-facing counters, and empty_cache
     let m = dev.memory();
     assert!(m.allocated > 0 && m.reserved >= m.allocated && m.peak_reserved >= m.reserved);
+    assert!(m.peak_allocated >= m.allocated);
+    // the peak starts over from what is allocated now, and a larger temporary raises it by its bytes
+    dev.reset_peak_memory_stats();
+    let before = dev.memory();
+    assert_eq!(before.peak_allocated, before.allocated);
+    let big = Tensor::ones([1 << 18], DType::F32, &dev);
+    (&big * 2.0).unwrap().sum_all().unwrap().item().unwrap();
+    drop(big);
+    let raised = dev.memory().peak_allocated - before.allocated;
+    assert!(raised >= 2 << 20, "{raised} bytes: two 1 MiB buffers alive at once");
     dev.empty_cache();
     let after = memory(&b);
     assert_eq!(

@@ -46,14 +46,19 @@ pub trait Backend: Send + Sync + Debug {
     }
     /// Frees memory cached for reuse; values held by tensors stay.
     fn empty_cache(&self) {}
+    /// Starts [`MemoryStats::peak_allocated`] over from what is allocated now.
+    fn reset_peak_memory_stats(&self) {}
 }
 
 /// Device memory of a backend, in bytes, in PyTorch's terms (`torch.cuda.memory_allocated`,
-/// `memory_reserved`, `max_memory_reserved`).
+/// `max_memory_allocated`, `memory_reserved`, `max_memory_reserved`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemoryStats {
     /// Held by values that are still alive (tensors, pending results, staging).
     pub allocated: u64,
+    /// The most allocated at once since the device was made or the last
+    /// [`crate::Device::reset_peak_memory_stats`].
+    pub peak_allocated: u64,
     /// Allocated plus what is cached for reuse.
     pub reserved: u64,
     /// The most ever reserved.

@@ -50,6 +50,12 @@ impl Device {
         self.backend.empty_cache();
     }
 
+    /// Starts the peak of [`MemoryStats::peak_allocated`] over from what is allocated now (PyTorch's
+    /// `torch.cuda.reset_peak_memory_stats()`).
+    pub fn reset_peak_memory_stats(&self) {
+        self.backend.reset_peak_memory_stats();
+    }
+
     pub fn same(&self, other: &Device) -> bool {
         Arc::ptr_eq(&self.rng, &other.rng)
     }

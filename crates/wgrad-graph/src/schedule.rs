@@ -80,3 +80,60 @@ pub struct Schedule {
     /// Slots to return, in order.
     pub outputs: Vec<Slot>,
 }
+
+impl Schedule {
+    /// The most bytes this schedule needs at once, run in its order with every buffer freed right after
+    /// its last reader: the buffers it starts with, plus the step outputs alive at the worst step. A
+    /// backend's measured peak for the schedule is this plus what its kernels stage on the side (packed
+    /// textures, split partials) and what its allocator rounds up.
+    pub fn live_bytes_bound(&self) -> u64 {
+        let inputs: u64 = self.inputs.iter().map(|b| b.byte_size() as u64).sum();
+        let mut size = vec![0u64; self.slot_count];
+        let (mut live, mut peak) = (0u64, 0u64);
+        for step in &self.steps {
+            let bytes = (step.meta.numel() * step.meta.dtype.host_size()) as u64;
+            if let Some(s) = size.get_mut(step.out) {
+                *s = bytes;
+            }
+            live += bytes;
+            peak = peak.max(live);
+            for &r in &step.release {
+                if let Some(s) = size.get_mut(r) {
+                    live -= std::mem::take(s);
+                }
+            }
+        }
+        inputs + peak
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(out: Slot, floats: usize, release: Vec<Slot>) -> Step {
+        Step {
+            kernel: Kernel::Op(Op::Copy),
+            args: Vec::new(),
+            out,
+            meta: Meta::new(vec![floats], DType::F32),
+            release,
+        }
+    }
+
+    #[test]
+    fn the_live_bound_counts_outputs_until_their_last_reader() {
+        // a (100 floats) -> b (200) -> c (50), a released after b, b after c
+        let s = Schedule {
+            inputs: Vec::new(),
+            steps: vec![
+                step(0, 100, vec![]),
+                step(1, 200, vec![0]),
+                step(2, 50, vec![1]),
+            ],
+            slot_count: 3,
+            outputs: vec![2],
+        };
+        assert_eq!(s.live_bytes_bound(), 4 * 300);
+    }
+}

@@ -349,10 +349,15 @@ impl Backend for WgpuBackend {
         let m = self.engine.memory();
         let cached = m.pool.cached_bytes + m.texture_bytes;
         wgrad_graph::MemoryStats {
-            allocated: m.pool.live_bytes,
-            reserved: m.pool.live_bytes + cached,
-            peak_reserved: m.pool.peak_bytes.max(m.pool.live_bytes + cached),
+            allocated: m.in_use,
+            peak_allocated: m.peak_in_use,
+            reserved: m.in_use + cached,
+            peak_reserved: m.pool.peak_bytes.max(m.in_use + cached),
         }
+    }
+
+    fn reset_peak_memory_stats(&self) {
+        self.engine.usage.reset_peak();
     }
 
     fn empty_cache(&self) {

@@ -32,6 +32,7 @@ use crate::dispatch::{fold_grid, Bind, BindKind, Dispatch};
 use crate::pipeline::Pipelines;
 use crate::pool::{GpuBuffer, Pool, UNIFORM};
 use crate::texture::{Size as TextureSize, Texture, TexturePool};
+use crate::usage::Usage;
 
 /// Bytes a value of `numel` elements of `dtype` occupies on the GPU: bool/i32/u32/f32 4 bytes per element,
 /// f16/bf16 2 bytes, f64 8, rounded up to 4 bytes (at least 4).
@@ -109,6 +110,8 @@ pub struct Engine {
     pub gpu: Gpu,
     pub pool: Arc<Pool>,
     pub textures: Arc<TexturePool>,
+    /// Bytes in use by both pools, and their peak.
+    pub usage: Arc<Usage>,
     pub pipelines: Pipelines,
     bind_groups: Mutex<BindGroups>,
     /// Executes finished so far: the clock the caches age their entries by (see [`crate::free_list`]).
@@ -128,7 +131,8 @@ impl Engine {
         let largest = limits
             .max_buffer_size
             .min(limits.max_storage_buffer_binding_size);
-        let pool = Pool::new(gpu.device.clone(), largest, pool_cap);
+        let usage = Arc::new(Usage::default());
+        let pool = Pool::new(gpu.device.clone(), usage.clone(), largest, pool_cap);
         let epoch = Arc::new(AtomicU64::new(0));
         // wgpu zero-initializes new buffers: no error recorded
         let error_flag = gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -137,11 +141,12 @@ impl Engine {
             usage: crate::pool::STORAGE,
             mapped_at_creation: false,
         });
-        let textures = TexturePool::new(gpu.device.clone(), epoch.clone());
+        let textures = TexturePool::new(gpu.device.clone(), usage.clone(), epoch.clone());
         Arc::new(Engine {
             gpu,
             pool,
             textures,
+            usage,
             pipelines: Pipelines::default(),
             bind_groups: Mutex::new(HashMap::new()),
             epoch,
@@ -187,11 +192,14 @@ impl Engine {
         self.textures.release();
     }
 
-    /// Memory held by this engine: the buffer pool's counters, cached texture bytes, cached bind groups.
+    /// Memory held by this engine: the buffer pool's counters, cached texture bytes, bytes in use by values
+    /// and staged textures and their peak, cached bind groups.
     pub fn memory(&self) -> Memory {
         Memory {
             pool: self.pool.stats(),
             texture_bytes: self.textures.cached_bytes(),
+            in_use: self.usage.live(),
+            peak_in_use: self.usage.peak(),
             bind_groups: self
                 .bind_groups
                 .lock()
@@ -207,6 +215,9 @@ pub struct Memory {
     pub pool: crate::pool::PoolStats,
     /// Bytes in cached (free) textures.
     pub texture_bytes: u64,
+    /// Bytes in buffers holding values and in textures in use, and the most at once since the last reset.
+    pub in_use: u64,
+    pub peak_in_use: u64,
     /// Cached bind groups.
     pub bind_groups: usize,
 }

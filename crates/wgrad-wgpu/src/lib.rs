@@ -1,8 +1,8 @@
 //! wgrad-wgpu: the GPU backend of wgrad. Runs WGSL compute shaders through wgpu.
 //!
 //! - [`device`]: adapter choice (`WGRAD_BACKEND`, `WGRAD_ADAPTER`), limits, optional features, device loss;
-//! - [`pool`]: size-class buffer pool; [`texture`]: pooled scratch textures; [`pipeline`]: shader module,
-//!   layout and pipeline caches;
+//! - [`pool`]: size-class buffer pool; [`texture`]: pooled scratch textures; [`usage`]: bytes in use and
+//!   their peak; [`pipeline`]: shader module, layout and pipeline caches;
 //! - [`engine`]: the [`engine::Recorder`] kernels record dispatches into (one encoder, one submit per execute);
 //! - [`kernels`]: one module per kernel family (`shaders/<family>.wgsl`);
 //! - [`backend`]: [`WgpuBackend`], wgrad's `Backend` on all of the above;
@@ -23,6 +23,7 @@ pub mod pool;
 pub mod profile;
 pub mod testing;
 pub mod texture;
+pub mod usage;
 
 #[cfg(test)]
 mod kernel_check;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use wgrad_graph::BufferImpl;
 
 use crate::free_list::FreeList;
+use crate::usage::Usage;
 
 /// Storage buffers: bound read-only or read-write, copied to staging, written by `queue.write_buffer`.
 pub const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -56,6 +57,8 @@ struct State {
 #[derive(Debug)]
 pub struct Pool {
     device: wgpu::Device,
+    /// Bytes in use, shared with the texture pool.
+    usage: Arc<Usage>,
     state: Mutex<State>,
     next_id: AtomicU64,
     /// Largest buffer the device accepts (`max_buffer_size`).
@@ -78,9 +81,15 @@ pub struct PoolStats {
 
 impl Pool {
     /// A pool on `device` whose cache holds at most `cap` bytes (`None`: bounded by aging only).
-    pub fn new(device: wgpu::Device, max_size: u64, cap: Option<u64>) -> Arc<Pool> {
+    pub fn new(
+        device: wgpu::Device,
+        usage: Arc<Usage>,
+        max_size: u64,
+        cap: Option<u64>,
+    ) -> Arc<Pool> {
         Arc::new(Pool {
             device,
+            usage,
             state: Mutex::new(State {
                 free: FreeList::new(cap),
                 live: 0,
@@ -100,6 +109,7 @@ impl Pool {
     /// A buffer of at least `bytes` with `usage`, reused when one of the class is free.
     pub fn take(&self, bytes: u64, usage: wgpu::BufferUsages) -> Pooled {
         let class = size_class(bytes).min(self.max_size.max(bytes)).max(4);
+        self.usage.add(class);
         let mut state = self.lock();
         state.live += class;
         if let Some(p) = state.free.pop(&(class, usage.bits())) {
@@ -122,6 +132,7 @@ impl Pool {
     /// Returns a buffer for reuse at execute `stamp` (see [`FreeList`]).
     pub fn give(&self, p: Pooled, stamp: u64) {
         let (size, usage) = (p.buffer.size(), p.buffer.usage().bits());
+        self.usage.sub(size);
         let mut state = self.lock();
         state.live = state.live.saturating_sub(size);
         let evicted = state.free.push((size, usage), p, size, stamp);

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::free_list::FreeList;
+use crate::usage::Usage;
 
 /// The one texel format: four f32 per texel, writable as a storage texture, readable with `textureLoad`.
 pub const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba32Float;
@@ -40,6 +41,11 @@ struct Pooled {
     view: wgpu::TextureView,
 }
 
+/// Bytes of a texture of `s` ([`FORMAT`]: 16 per texel).
+fn bytes(s: Size) -> u64 {
+    u64::from(s.width) * u64::from(s.height) * u64::from(s.layers) * 16
+}
+
 fn destroy(evicted: Vec<Pooled>) {
     for p in evicted {
         p.texture.destroy();
@@ -53,17 +59,20 @@ pub struct TexturePool {
     free: Mutex<FreeList<Size, Pooled>>,
     next_id: AtomicU64,
     created: AtomicU64,
+    /// Bytes in use, shared with the buffer pool.
+    usage: Arc<Usage>,
     /// The engine's execute counter, stamping released textures (see [`FreeList`]).
     epoch: Arc<AtomicU64>,
 }
 
 impl TexturePool {
-    pub fn new(device: wgpu::Device, epoch: Arc<AtomicU64>) -> Arc<TexturePool> {
+    pub fn new(device: wgpu::Device, usage: Arc<Usage>, epoch: Arc<AtomicU64>) -> Arc<TexturePool> {
         Arc::new(TexturePool {
             device,
             free: Mutex::new(FreeList::new(None)),
             next_id: AtomicU64::new(1),
             created: AtomicU64::new(0),
+            usage,
             epoch,
         })
     }
@@ -97,6 +106,7 @@ impl TexturePool {
             height,
             layers,
         } = size;
+        self.usage.add(bytes(size));
         let reused = self.lock().pop(&size);
         let pooled = reused.unwrap_or_else(|| {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -163,9 +173,9 @@ impl Drop for Texture {
     fn drop(&mut self) {
         if let Some(p) = self.pooled.take() {
             let s = self.size;
-            let bytes = u64::from(s.width) * u64::from(s.height) * u64::from(s.layers) * 16;
+            self.pool.usage.sub(bytes(s));
             let stamp = self.pool.epoch.load(Ordering::Relaxed);
-            let evicted = self.pool.lock().push(s, p, bytes, stamp);
+            let evicted = self.pool.lock().push(s, p, bytes(s), stamp);
             destroy(evicted);
         }
     }
