@@ -359,8 +359,15 @@ fn gradients_at_edges_follow_pytorch() {
                 .iter()
                 .map(|x| t(x, &[x.len()], &dev).with_grad().unwrap())
                 .collect();
-            f(&ts).and_then(|y| y.sum_all()).unwrap().backward().unwrap();
-            let out: Vec<Vec<f64>> = ts.iter().map(|x| x.grad().unwrap().to_f64_vec().unwrap()).collect();
+            f(&ts)
+                .and_then(|y| y.sum_all())
+                .unwrap()
+                .backward()
+                .unwrap();
+            let out: Vec<Vec<f64>> = ts
+                .iter()
+                .map(|x| x.grad().unwrap().to_f64_vec().unwrap())
+                .collect();
             out
         };
         let binary: [(&str, &Graph<'_>); 3] = [
@@ -376,19 +383,43 @@ fn gradients_at_edges_follow_pytorch() {
         }
         let amax = |x: &[Tensor]| x[0].max_all();
         let got = grads(&[nums(&g["amax"]["x"])], &amax);
-        check("d amax (NaN)", &dev, &got[0], &nums(&g["amax"]["grads"][0]), &[]);
+        check(
+            "d amax (NaN)",
+            &dev,
+            &got[0],
+            &nums(&g["amax"]["grads"][0]),
+            &[],
+        );
         let got = grads(&[nums(&g["amax"]["ties"])], &amax);
-        check("d amax (ties)", &dev, &got[0], &nums(&g["amax"]["tie_grads"][0]), &[]);
+        check(
+            "d amax (ties)",
+            &dev,
+            &got[0],
+            &nums(&g["amax"]["tie_grads"][0]),
+            &[],
+        );
         let x = nums(&g["unary"]["x"]);
         for op in ["sqrt", "abs", "relu", "log", "sigmoid", "tanh"] {
             let unary = UnaryOp::ALL.iter().find(|u| u.name() == op).unwrap();
             let got = grads(std::slice::from_ref(&x), &|t| t[0].unary(*unary));
-            check(&format!("d{op}"), &dev, &got[0], &nums(&g["unary"][op]), &[]);
+            check(
+                &format!("d{op}"),
+                &dev,
+                &got[0],
+                &nums(&g["unary"][op]),
+                &[],
+            );
         }
         let target = t(&[1.0, 0.0, 1.0], &[3], &dev);
         let bce = |x: &[Tensor]| wgrad::nn::binary_cross_entropy_with_logits(&x[0], &target);
         let got = grads(&[vec![1000.0, 1000.0, -1000.0]], &bce);
-        check("d bce_with_logits", &dev, &got[0], &nums(&g["bce_with_logits"]), &[]);
+        check(
+            "d bce_with_logits",
+            &dev,
+            &got[0],
+            &nums(&g["bce_with_logits"]),
+            &[],
+        );
         let softplus = |x: &[Tensor]| wgrad::nn::activation::softplus(&x[0]);
         let got = grads(&[vec![1000.0, -1000.0, 0.0]], &softplus);
         check("d softplus", &dev, &got[0], &nums(&g["softplus"]), &[]);
@@ -397,6 +428,12 @@ fn gradients_at_edges_follow_pytorch() {
         check("d elu", &dev, &got[0], &nums(&g["elu"]), &[]);
         let var = |x: &[Tensor]| x[0].var(&[0], false, true);
         let got = grads(&[vec![3.0]], &var);
-        check("d var n=1", &dev, &got[0], &nums(&g["var_one_element"]), &[]);
+        check(
+            "d var n=1",
+            &dev,
+            &got[0],
+            &nums(&g["var_one_element"]),
+            &[],
+        );
     }
 }

@@ -175,7 +175,10 @@ fn unused_shapes_age_out_and_a_cap_holds() {
     (&big * 2.0).unwrap().sum_all().unwrap().item().unwrap();
     drop(big);
     let raised = dev.memory().peak_allocated - before.allocated;
-    assert!(raised >= 2 << 20, "{raised} bytes: two 1 MiB buffers alive at once");
+    assert!(
+        raised >= 2 << 20,
+        "{raised} bytes: two 1 MiB buffers alive at once"
+    );
     dev.empty_cache();
     let after = memory(&b);
     assert_eq!(
