@@ -18,7 +18,8 @@ use crate::kernels::reduce::Path as ReducePath;
 pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::SUBGROUP)
     .union(wgpu::Features::TIMESTAMP_QUERY)
-    .union(wgpu::Features::SHADER_F64);
+    .union(wgpu::Features::SHADER_F64)
+    .union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
 
 /// What the adapter can do, decided once at device creation.
 #[derive(Clone, Debug)]
@@ -31,6 +32,9 @@ pub struct Caps {
     /// The subgroup width when the adapter has one fixed width (min = max), e.g. 8 on lavapipe with AVX2.
     pub subgroup_size: Option<u32>,
     pub timestamp_query: bool,
+    /// Cooperative matrices granted with a 16x16x16 configuration of f16 operands and an f32 accumulator
+    /// (tensor cores; `kernels::matmul_coop`).
+    pub coop_f16: bool,
     /// The limits actually granted.
     pub limits: wgpu::Limits,
     pub adapter_name: String,
@@ -220,10 +224,28 @@ impl Gpu {
         let info = adapter.get_info();
         let features = adapter.features() & OPTIONAL_FEATURES & !opts.disable_features;
         let limits = adapter.limits();
+        let coop_f16 = features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+            && features.contains(wgpu::Features::SHADER_F16)
+            && adapter.cooperative_matrix_properties().iter().any(|p| {
+                use wgpu::CooperativeScalarType as S;
+                [p.m_size, p.n_size, p.k_size] == [16, 16, 16]
+                    && p.ab_type == S::F16
+                    && p.cr_type == S::F32
+            });
+        let features = if coop_f16 {
+            features
+        } else {
+            features - wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
+        };
         let desc = wgpu::DeviceDescriptor {
             label: Some("wgrad"),
             required_features: features,
             required_limits: limits.clone(),
+            experimental_features: if coop_f16 {
+                experimental()
+            } else {
+                wgpu::ExperimentalFeatures::disabled()
+            },
             ..Default::default()
         };
         let (device, queue) =
@@ -256,6 +278,7 @@ impl Gpu {
             subgroup_size: (info.subgroup_min_size == info.subgroup_max_size)
                 .then_some(info.subgroup_min_size),
             timestamp_query: granted.contains(wgpu::Features::TIMESTAMP_QUERY),
+            coop_f16: coop_f16 && granted.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX),
             limits: device.limits(),
             adapter_name: info.name.clone(),
             matmul: opts.matmul,
@@ -294,6 +317,17 @@ impl Gpu {
     pub fn backend_name(&self) -> String {
         format!("{:?}", self.backend).to_lowercase()
     }
+}
+
+/// wgpu's token for its `EXPERIMENTAL_*` features: the one `unsafe` of the workspace (its lint denies
+/// `unsafe_code` everywhere else).
+#[allow(unsafe_code)]
+fn experimental() -> wgpu::ExperimentalFeatures {
+    // SAFETY: `ExperimentalFeatures::enabled` is unsafe only as an acknowledgement that experimental
+    // features may still have bugs; the one requested is cooperative matrices, used by one kernel
+    // (shaders/matmul_coop.wgsl), validated by naga with that capability, on the configuration the adapter
+    // reported (16x16x16, f16 x f16 -> f32).
+    unsafe { wgpu::ExperimentalFeatures::enabled() }
 }
 
 /// `Unsupported` when [`Options`] forces a kernel this adapter cannot run.

@@ -35,8 +35,9 @@ pub(crate) use entries;
 pub struct Family {
     pub shader: Shader,
     pub entries: &'static [Entry],
-    /// Needs `wgpu::Features::SUBGROUP` (validated with that capability; compiled only where present).
-    pub subgroups: bool,
+    /// The optional device features the file needs (`SUBGROUP`, `EXPERIMENTAL_COOPERATIVE_MATRIX`):
+    /// validated with the matching naga capabilities, compiled only where the device has them.
+    pub features: wgpu::Features,
     /// Binds the engine's device error flag after the params (kernels that detect bad indices, see
     /// [`crate::engine`]).
     pub checked: bool,

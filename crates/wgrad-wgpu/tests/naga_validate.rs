@@ -30,7 +30,7 @@ fn validate(
     entry: &str,
     dtype: DType,
     overrides: &[(&str, f64)],
-    subgroups: bool,
+    features: wgpu::Features,
 ) -> Result<(), String> {
     let source = specialize(shader, dtype, None).map_err(|e| e.to_string())?;
     let ty = match dtype {
@@ -42,8 +42,14 @@ fn validate(
     }
     let module = naga::front::wgsl::parse_str(&source).map_err(|e| e.emit_to_string(&source))?;
     let mut caps = caps_for(dtype);
-    if subgroups {
+    if features.contains(wgpu::Features::SUBGROUP) {
         caps |= Capabilities::SUBGROUP;
+    }
+    if features.contains(wgpu::Features::SHADER_F16) {
+        caps |= Capabilities::SHADER_FLOAT16;
+    }
+    if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+        caps |= Capabilities::COOPERATIVE_MATRIX;
     }
     let info = Validator::new(ValidationFlags::all(), caps)
         .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
@@ -72,9 +78,9 @@ fn every_family_file_and_variant_validates() {
     let mut failures = Vec::new();
     let mut checked = 0;
     for family in families() {
-        let (shader, subgroups) = (&family.shader, family.subgroups);
+        let (shader, features) = (&family.shader, family.features);
         // the file as written (T = f32, default overrides)
-        if let Err(e) = validate(shader, "", DType::F32, &[], subgroups).or_else(|e| {
+        if let Err(e) = validate(shader, "", DType::F32, &[], features).or_else(|e| {
             if e.starts_with("no entry point") {
                 Ok(())
             } else {
@@ -85,7 +91,7 @@ fn every_family_file_and_variant_validates() {
         }
         for (entry, dtype, overrides) in family.variants() {
             checked += 1;
-            if let Err(e) = validate(shader, entry, dtype, overrides, subgroups) {
+            if let Err(e) = validate(shader, entry, dtype, overrides, features) {
                 failures.push(format!(
                     "{}/{entry}<{dtype}> {overrides:?}: {e}",
                     shader.name
@@ -129,7 +135,13 @@ fn every_elementwise_kernel_validates() {
                 name: "elementwise",
                 source: Box::leak(elementwise::source(expr, leaves, plan).into_boxed_str()),
             };
-            if let Err(e) = validate(&shader, "main", dtype, &[("WG", 256.0)], false) {
+            if let Err(e) = validate(
+                &shader,
+                "main",
+                dtype,
+                &[("WG", 256.0)],
+                wgpu::Features::empty(),
+            ) {
                 failures.push(format!("{:?}<{dtype}> {plan:?}: {e}", expr.nodes.last()));
             }
         }

@@ -18,7 +18,7 @@ pub static FAMILY: Family = Family {
         "cast_from_f32_to_bool" "cast_from_f16_to_bool" "cast_from_bf16_to_bool"
         "cast_from_i32_to_bool" "cast_from_u32_to_bool"
     ),
-    subgroups: false,
+    features: wgpu::Features::empty(),
     checked: false,
 };
 

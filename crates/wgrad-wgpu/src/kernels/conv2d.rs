@@ -25,7 +25,7 @@ pub static FAMILY: Family = Family {
         source: include_str!("../../shaders/conv2d.wgsl"),
     },
     entries: entries!(FLOATS, WG64; "conv2d" "conv2d_backward_input" "conv2d_backward_weight"),
-    subgroups: false,
+    features: wgpu::Features::empty(),
     checked: false,
 };
 

@@ -32,7 +32,7 @@ pub static FAMILY: Family = Family {
         source: include_str!("../../shaders/conv2d_pack.wgsl"),
     },
     entries: entries!(FLOATS, WG256; "im2col" "im2col_t" "dy_cols" "weight_t"),
-    subgroups: false,
+    features: wgpu::Features::empty(),
     checked: false,
 };
 

@@ -20,7 +20,7 @@ pub static FAMILY: Family = Family {
         source: include_str!("../../shaders/index.wgsl"),
     },
     entries: entries!(ALL_TYPED, WG256; "gather" "scatter_add"),
-    subgroups: false,
+    features: wgpu::Features::empty(),
     checked: true,
 };
 

@@ -8,7 +8,9 @@
 //! - `matmul_sg` (other software adapters with subgroups): each 8-lane subgroup computes a 32x32 block, lanes
 //!   share lhs values through `subgroupBroadcast` because llvmpipe executes every storage load lane by lane;
 //! - `matmul_rb` (other software adapters): a 4x4 register tile per invocation, no workgroup memory;
-//! - `matmul_tiled` (hardware GPUs): 64x64 workgroup tiles staged through workgroup memory.
+//! - `matmul_tiled` (hardware GPUs): 64x64 workgroup tiles staged through workgroup memory; f16 products
+//!   of aligned tile multiples go to the GPU's matrix units instead where it has them
+//!   ([`super::matmul_coop`]).
 //!
 //! `matmul_sg` sits in its own file: a module that mentions subgroup builtins fails to compile on a device
 //! without `SUBGROUP`, and it must not take the portable entries down with it.
@@ -38,7 +40,7 @@ pub static FAMILY: Family = Family {
             overrides: &[],
         },
     ],
-    subgroups: false,
+    features: wgpu::Features::empty(),
     checked: false,
 };
 
@@ -57,7 +59,7 @@ pub static FAMILY_SG: Family = Family {
         dtypes: FLOATS,
         overrides: &[],
     }],
-    subgroups: true,
+    features: wgpu::Features::SUBGROUP,
     checked: false,
 };
 
@@ -209,6 +211,13 @@ pub fn matmul_with(
         }
         // past the texture limits: matmul_sg into the same output
         return record_storage_kernel(rec, Variant::Subgroup, lhs, rhs, out, output);
+    }
+    if variant == Variant::Tiled
+        && super::matmul_coop::supported(rec.caps())
+        && super::matmul_coop::applies(&lhs, &rhs)
+    {
+        super::matmul_coop::record(rec, &lhs, &rhs, out, &output)?;
+        return Ok(output);
     }
     record_storage_kernel(rec, variant, lhs, rhs, out, output)
 }

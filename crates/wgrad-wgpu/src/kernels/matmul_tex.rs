@@ -27,7 +27,7 @@ pub static PACK: Family = Family {
         source: include_str!("../../shaders/texture_pack.wgsl"),
     },
     entries: entries!(FLOATS, WG256; "pack_rgba" "pack_rgba4" "pack_rgba4t"),
-    subgroups: false,
+    features: wgpu::Features::empty(),
     checked: false,
 };
 
@@ -38,7 +38,7 @@ pub static FAMILY: Family = Family {
         source: include_str!("../../shaders/matmul_tex.wgsl"),
     },
     entries: entries!(FLOATS, &[]; "matmul_tex"),
-    subgroups: true,
+    features: wgpu::Features::SUBGROUP,
     checked: false,
 };
 

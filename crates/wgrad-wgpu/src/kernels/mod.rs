@@ -8,6 +8,7 @@ pub mod conv_geometry;
 pub mod elementwise;
 pub mod index;
 pub mod matmul;
+pub mod matmul_coop;
 pub mod matmul_tex;
 pub mod movement;
 pub mod pool;
@@ -33,7 +34,7 @@ use crate::family::Family;
 
 /// Every family descriptor, for the naga test (the generated elementwise kernels are listed by
 /// [`elementwise::variants`]).
-pub fn families() -> [&'static Family; 13] {
+pub fn families() -> [&'static Family; 14] {
     [
         &cast::FAMILY,
         &movement::FAMILY,
@@ -42,6 +43,7 @@ pub fn families() -> [&'static Family; 13] {
         &random::FAMILY,
         &matmul::FAMILY,
         &matmul::FAMILY_SG,
+        &matmul_coop::FAMILY,
         &matmul_tex::PACK,
         &matmul_tex::FAMILY,
         &conv2d::FAMILY,

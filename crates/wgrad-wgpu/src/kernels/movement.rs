@@ -50,7 +50,7 @@ pub static FAMILY: Family = Family {
             overrides: WG256,
         },
     ],
-    subgroups: false,
+    features: wgpu::Features::empty(),
     checked: false,
 };
 

@@ -20,7 +20,7 @@ pub static FAMILY: Family = Family {
     entries: entries!(FLOATS, WG64;
         "max_pool2d" "max_pool2d_backward" "avg_pool2d" "avg_pool2d_backward"
     ),
-    subgroups: false,
+    features: wgpu::Features::empty(),
     checked: false,
 };
 

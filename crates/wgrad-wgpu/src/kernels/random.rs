@@ -14,7 +14,7 @@ pub static FAMILY: Family = Family {
         source: include_str!("../../shaders/random.wgsl"),
     },
     entries: entries!(FLOATS_INTS, WG256; "uniform_" "normal" "bernoulli"),
-    subgroups: false,
+    features: wgpu::Features::empty(),
     checked: false,
 };
 

@@ -23,7 +23,7 @@ pub static FAMILY: Family = Family {
         "softmax" "log_softmax" "softmax_backward" "log_softmax_backward"
         "softmax_small" "log_softmax_small" "softmax_backward_small" "log_softmax_backward_small"
     ),
-    subgroups: false,
+    features: wgpu::Features::empty(),
     checked: false,
 };
 
