@@ -5,9 +5,10 @@
 //!
 //! Shapes include sizes 1, 3, 17, 257 and [45, 65], none a multiple of a workgroup or tile size. The rows
 //! are split by family: [`elementwise`], [`reduce`], [`movement`], [`matmul_conv`], [`pool_softmax`],
-//! [`backward`] (rows whose output is a gradient) and [`layers`] (composites layers are made of: transposed
+//! [`backward`] (rows whose output is a gradient), [`attention`] and [`layers`] (composites layers are made of: transposed
 //! convolution, GELU, layer norm, upsampling, recurrent cells and runs).
 
+mod attention;
 mod backward;
 mod elementwise;
 mod layers;
@@ -78,6 +79,8 @@ pub enum Family {
     Composite,
     /// A layer's composite of several families (layer norm, recurrent cells), with f16 variants.
     Layer,
+    /// Scaled dot-product attention: the fused primitives and the composite.
+    Attention,
 }
 
 impl Family {
@@ -92,7 +95,17 @@ impl Family {
         use Family::*;
         matches!(
             self,
-            Unary | Binary | Where | Cast | Reduce | Matmul | Conv2d(_) | Pool | Softmax | Layer
+            Unary
+                | Binary
+                | Where
+                | Cast
+                | Reduce
+                | Matmul
+                | Conv2d(_)
+                | Pool
+                | Softmax
+                | Layer
+                | Attention
         )
     }
 }
@@ -226,6 +239,7 @@ pub fn rows() -> Vec<Row> {
     rows.extend(pool_softmax::rows());
     rows.extend(backward::rows());
     rows.extend(layers::rows());
+    rows.extend(attention::rows());
     rows
 }
 

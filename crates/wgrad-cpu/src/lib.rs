@@ -8,6 +8,7 @@
 //! Inputs are always read through their [`wgrad_graph::Layout`] (`data[layout.position(k)]`), so strided,
 //! broadcast (stride 0) and offset views all work, for every op.
 
+mod attention;
 mod binary;
 mod buffer;
 mod conv;
@@ -28,8 +29,8 @@ pub use buffer::CpuBuffer;
 use wgrad_graph::dtype::{decode_f64, encode_f64};
 use wgrad_graph::run_schedule;
 use wgrad_graph::{
-    Backend, BinaryOp, Buffer, Conv2dParams, DType, Error, Input, Kernels, Meta, Pool2dParams,
-    RandomDist, ReduceOp, Result, Schedule, UnaryOp, View,
+    AttentionParams, Backend, BinaryOp, Buffer, Conv2dParams, DType, Error, Input, Kernels, Meta,
+    Pool2dParams, RandomDist, ReduceOp, Result, Schedule, UnaryOp, View,
 };
 
 /// The CPU reference backend. Stateless: every buffer is a [`CpuBuffer`].
@@ -180,5 +181,24 @@ impl Kernels for CpuKernels {
         out: &Meta,
     ) -> Result<Buffer> {
         softmax::softmax_backward(axis, log, y, dy, out)
+    }
+    fn attention(&mut self, p: &AttentionParams, args: &[Input], out: &Meta) -> Result<Buffer> {
+        attention::attention(p, args, out)
+    }
+    fn attention_backward_q(
+        &mut self,
+        p: &AttentionParams,
+        args: &[Input],
+        out: &Meta,
+    ) -> Result<Buffer> {
+        attention::attention_backward_q(p, args, out)
+    }
+    fn attention_backward_kv(
+        &mut self,
+        p: &AttentionParams,
+        args: &[Input],
+        out: &Meta,
+    ) -> Result<Buffer> {
+        attention::attention_backward_kv(p, args, out)
     }
 }

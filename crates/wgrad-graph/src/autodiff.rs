@@ -332,6 +332,10 @@ fn vjp(y: &Tensor, x: &[Tensor], g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         op @ Op::LogSoftmaxBackward { .. } => {
             log_softmax_backward_vjp(axis_of(op), &x[0], &x[1], g)?
         }
+        Op::Attention(p) => crate::ops::attention::attention_vjp(p, x, y, g)?,
+        Op::AttentionBackwardQ(_) | Op::AttentionBackwardKv(_) => {
+            return Err(Error::NotDifferentiable { op: y.op().name() })
+        }
     })
 }
 

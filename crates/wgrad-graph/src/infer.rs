@@ -5,7 +5,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::op::{Conv2dParams, Meta, Op, Pool2dParams, ReduceOp};
+use crate::op::{Conv2dParams, Meta, Op, Pool2dParams, ReduceOp, MAX_FUSED_HEAD_DIM};
 use crate::shape::Shape;
 
 fn float_only(op: &'static str, d: DType) -> Result<()> {
@@ -464,7 +464,77 @@ pub fn infer(op: &Op, inputs: &[&Meta]) -> Result<Meta> {
             arity(op, inputs, 1)?;
             Ok(inputs[0].clone())
         }
+        Op::Attention(_) | Op::AttentionBackwardQ(_) | Op::AttentionBackwardKv(_) => {
+            attention(op, inputs)
+        }
     }
+}
+
+/// The attention primitives: `(q, k, v[, mask])` forward, `(q, k, v, stats, dout[, mask])` backward.
+fn attention(op: &Op, inputs: &[&Meta]) -> Result<Meta> {
+    let name = op.name();
+    let forward = matches!(op, Op::Attention(_));
+    let base = if forward { 3 } else { 5 };
+    if inputs.len() != base && inputs.len() != base + 1 {
+        let want = format!("{base} or {}", base + 1);
+        return Err(Error::argument(
+            name,
+            format!("expects {want} inputs, got {}", inputs.len()),
+        ));
+    }
+    let (q, k, v) = (inputs[0], inputs[1], inputs[2]);
+    let names: &[&str] = match forward {
+        true => &["q", "k", "v", "mask"],
+        false => &["q", "k", "v", "stats", "dout", "mask"],
+    };
+    for (what, m) in names.iter().zip(inputs) {
+        rank(name, what, m, 4)?;
+        same_dtype(name, q, m)?;
+    }
+    float_only(name, q.dtype)?;
+    let [n, h, tq, d] = [q.shape.0[0], q.shape.0[1], q.shape.0[2], q.shape.0[3]];
+    let (tk, dv) = (k.shape.0[2], v.shape.0[3]);
+    let fits = |m: &Meta, want: [usize; 4]| m.shape.0 == want;
+    if !fits(k, [n, h, tk, d]) || !fits(v, [n, h, tk, dv]) {
+        return Err(Error::shape(
+            name,
+            format!(
+                "q {}, k {}, v {} are not [n, h, tq, d], [n, h, tk, d], [n, h, tk, dv]",
+                q.shape, k.shape, v.shape
+            ),
+        ));
+    }
+    if d == 0 || d > MAX_FUSED_HEAD_DIM || dv == 0 || dv > MAX_FUSED_HEAD_DIM {
+        return Err(Error::shape(
+            name,
+            format!("head dims d = {d}, dv = {dv} must be in 1..={MAX_FUSED_HEAD_DIM}"),
+        ));
+    }
+    if let Some(mask) = inputs.get(base).filter(|m| !fits(m, [n, h, tq, tk])) {
+        return Err(Error::shape(
+            name,
+            format!(
+                "mask {} is not [n, h, tq, tk] = {:?}",
+                mask.shape,
+                [n, h, tq, tk]
+            ),
+        ));
+    }
+    if !forward && (!fits(inputs[3], [n, h, tq, 2]) || !fits(inputs[4], [n, h, tq, dv])) {
+        return Err(Error::shape(
+            name,
+            format!(
+                "stats {} and dout {} are not [n, h, tq, 2] and [n, h, tq, dv] for q {}, v {}",
+                inputs[3].shape, inputs[4].shape, q.shape, v.shape
+            ),
+        ));
+    }
+    let shape = match op {
+        Op::Attention(_) => [n, h, tq, dv + 1],
+        Op::AttentionBackwardQ(_) => [n, h, tq, d],
+        _ => [n, h, tk, d + dv],
+    };
+    Ok(Meta::new(shape, q.dtype))
 }
 
 fn conv_check(name: &'static str, p: &Conv2dParams, x: &Meta, w: &Meta) -> Result<()> {

@@ -4,7 +4,9 @@ use crate::buffer::Buffer;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::expr::{FusedExpr, Node};
-use crate::op::{BinaryOp, Conv2dParams, Meta, Pool2dParams, RandomDist, ReduceOp, UnaryOp};
+use crate::op::{
+    AttentionParams, BinaryOp, Conv2dParams, Meta, Pool2dParams, RandomDist, ReduceOp, UnaryOp,
+};
 use crate::shape::{Layout, Shape};
 
 /// A kernel input handed to a [`Kernels`] method.
@@ -106,6 +108,22 @@ pub trait Kernels {
         log: bool,
         y: Input,
         dy: Input,
+        out: &Meta,
+    ) -> Result<Buffer>;
+    /// `args`: `(q, k, v[, mask])`, strided; see [`crate::Op::Attention`].
+    fn attention(&mut self, p: &AttentionParams, args: &[Input], out: &Meta) -> Result<Buffer>;
+    /// `args`: `(q, k, v, stats, dout[, mask])`, strided; see [`crate::Op::AttentionBackwardQ`].
+    fn attention_backward_q(
+        &mut self,
+        p: &AttentionParams,
+        args: &[Input],
+        out: &Meta,
+    ) -> Result<Buffer>;
+    /// `args` as for `attention_backward_q`; see [`crate::Op::AttentionBackwardKv`].
+    fn attention_backward_kv(
+        &mut self,
+        p: &AttentionParams,
+        args: &[Input],
         out: &Meta,
     ) -> Result<Buffer>;
 }

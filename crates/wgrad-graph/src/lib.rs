@@ -26,7 +26,9 @@ pub use error::{Error, Result};
 pub use expr::{FusedExpr, Node};
 pub use infer::infer;
 pub use kernels::{Input, Kernels};
-pub use op::{Conv2dParams, Meta, Op, OpKind, Pool2dParams, RandomDist};
+pub use op::{
+    AttentionParams, Conv2dParams, Meta, Op, OpKind, Pool2dParams, RandomDist, MAX_FUSED_HEAD_DIM,
+};
 pub use registry::{BinaryOp, ReduceOp, UnaryOp};
 pub use runner::run_schedule;
 pub use schedule::{Arg, Kernel, Schedule, Slot, Step};
@@ -40,6 +42,10 @@ pub mod tensor;
 
 pub use autodiff::grad;
 pub use device::Device;
-pub use ops::{ConvTranspose2dParams, Infer, IntoDims, TensorOrScalar};
+pub use ops::{
+    attention_weights, fused_attention, scaled_dot_product_attention,
+    scaled_dot_product_attention_with, AttentionPath, ConvTranspose2dParams, Infer, IntoDims,
+    SdpaOptions, TensorOrScalar,
+};
 pub use realize::{defer, realize};
 pub use tensor::{is_grad_enabled, no_grad, NoGradGuard, Tensor};

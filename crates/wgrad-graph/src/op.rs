@@ -93,6 +93,19 @@ impl Pool2dParams {
     }
 }
 
+/// Parameters of the fused attention primitives ([`Op::Attention`] and its backward): the score scale and
+/// PyTorch's causal mask (`is_causal=True`: query `i` attends keys `j ≤ i`, the top-left aligned lower
+/// triangle, also when `tq != tk`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttentionParams {
+    pub scale: f64,
+    pub causal: bool,
+}
+
+/// Largest head dim (`d` and `dv`) the fused attention primitives take: the GPU kernels keep a row's
+/// vectors in private arrays of this length. `scaled_dot_product_attention` takes the composite path past it.
+pub const MAX_FUSED_HEAD_DIM: usize = 128;
+
 /// A primitive. Inputs are listed per variant in its doc comment, in the order of `Node::inputs`.
 ///
 /// [`OpKind`] is the same set without the fields; `OpKind::iter()` lists every variant (for coverage tests).
@@ -182,6 +195,19 @@ pub enum Op {
     SoftmaxBackward { axis: usize },
     /// `(z, dy)` with `z = log_softmax(x)`: `dy - exp(z)·Σ dy`.
     LogSoftmaxBackward { axis: usize },
+    /// `(q [n, h, tq, d], k [n, h, tk, d], v [n, h, tk, dv][, mask [n, h, tq, tk]])` → `[n, h, tq, dv + 1]`:
+    /// `softmax(s)·v` with scores `s = q·kᵀ·scale + mask` (-∞ above the diagonal when causal) in the first `dv`
+    /// columns, and each row's `logsumexp(s)` in the last (what the backward recomputes probabilities from).
+    /// A row whose scores are all -∞ (fully masked) has output 0 and logsumexp +∞, so that `exp(s - lse)` is
+    /// 0 for each of its scores (PyTorch returns 0 there too). The mask is additive, of q's dtype. Inputs are
+    /// read strided: a broadcast mask or a permuted projection costs no copy, and the `[tq, tk]` scores are
+    /// never stored (FlashAttention).
+    Attention(AttentionParams),
+    /// `(q, k, v, stats [n, h, tq, 2], dout [n, h, tq, dv][, mask])` → `dq [n, h, tq, d]`, where `stats` holds
+    /// each row's logsumexp and `Δ = Σ dout·out − dlse`: `dq_i = scale·Σ_j p_ij (dout_i·v_j − Δ_i) k_j`.
+    AttentionBackwardQ(AttentionParams),
+    /// The inputs of `attention_backward_q` → `[n, h, tk, d + dv]`: `dk` in the first `d` columns, `dv` after.
+    AttentionBackwardKv(AttentionParams),
     /// `(x)` copied into a fresh contiguous buffer.
     Copy,
     /// `(x)`: the same value with gradients stopped; an alias of the input's buffer.
@@ -236,6 +262,9 @@ impl Op {
                 | Op::Reduce { .. }
                 | Op::Copy
                 | Op::Matmul
+                | Op::Attention(_)
+                | Op::AttentionBackwardQ(_)
+                | Op::AttentionBackwardKv(_)
         )
     }
 }

@@ -89,6 +89,9 @@ fn dispatch<K: Kernels + ?Sized>(
         Op::LogSoftmax { axis } => k.softmax(*axis, true, a[0], out),
         Op::SoftmaxBackward { axis } => k.softmax_backward(*axis, false, a[0], a[1], out),
         Op::LogSoftmaxBackward { axis } => k.softmax_backward(*axis, true, a[0], a[1], out),
+        Op::Attention(p) => k.attention(p, a, out),
+        Op::AttentionBackwardQ(p) => k.attention_backward_q(p, a, out),
+        Op::AttentionBackwardKv(p) => k.attention_backward_kv(p, a, out),
         Op::Leaf | Op::Permute(_) | Op::Expand(_) | Op::Slice { .. } | Op::Detach => {
             Err(Error::Backend {
                 backend: "schedule",

@@ -38,6 +38,7 @@
 extern crate self as wgrad_nn;
 
 pub mod activation;
+pub mod attention;
 pub mod checkpoint;
 pub mod conv;
 pub mod dropout;
@@ -51,11 +52,17 @@ pub mod norm;
 pub mod optim;
 pub mod param;
 pub mod pool;
+pub mod positional;
 pub mod rnn;
+pub mod sampling;
 pub mod sequential;
+pub mod transformer;
 pub mod upsample;
 
 pub use activation::{Activation, GeluApprox};
+pub use attention::{
+    scaled_dot_product_attention, MhaOptions, MultiheadAttention, MultiheadAttentionConfig,
+};
 pub use conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 pub use dropout::{Dropout, Dropout2d};
 pub use embedding::{Embedding, EmbeddingConfig};
@@ -78,8 +85,13 @@ pub use optim::{
 };
 pub use param::Param;
 pub use pool::{AvgPool2d, Flatten, MaxPool2d, Pool2dConfig};
+pub use positional::{sinusoidal_table, LearnedPositionalEmbedding, SinusoidalPositionalEncoding};
 pub use rnn::{Gru, Lstm, Nonlinearity, Rnn, RnnConfig};
+pub use sampling::{apply_temperature, multinomial, sample, top_k_logits, SamplingConfig};
 pub use sequential::Sequential;
+pub use transformer::{
+    FfActivation, TransformerEncoder, TransformerEncoderLayer, TransformerEncoderLayerConfig,
+};
 pub use upsample::{upsample_nearest, Upsample, UpsampleMode};
 /// `#[derive(Module)]`: see [`wgrad_derive`].
 pub use wgrad_derive::Module;

@@ -8,7 +8,7 @@ use wgrad::{grad, Result, Tensor};
 
 /// `d/dx Σ f(x)·v` as a graph: rows built on it differentiate a gradient (double backward) and cover the
 /// backward primitives.
-fn grad_of(y: &Tensor, v: &Tensor, wrt: &Tensor) -> Result<Tensor> {
+pub(super) fn grad_of(y: &Tensor, v: &Tensor, wrt: &Tensor) -> Result<Tensor> {
     let loss = y.mul(v)?.sum_all()?;
     let g = grad(&loss, &[wrt], None)?.remove(0);
     Ok(g.unwrap_or_else(|| wrt.zeros_like()))

@@ -19,6 +19,7 @@ mod pytorch;
 mod seeds;
 mod torch_layers;
 mod torch_rnn;
+mod torch_transformer;
 mod training;
 
 pub fn dev() -> Device {

@@ -1,6 +1,7 @@
 //! Kernel modules: one per WGSL family file in `shaders/` (each with its [`crate::family::Family`]
 //! descriptor and the functions [`router::GpuKernels`] calls), plus the generated elementwise kernels.
 
+pub mod attention;
 pub mod cast;
 pub mod conv2d;
 pub mod conv2d_tex;
@@ -34,8 +35,9 @@ use crate::family::Family;
 
 /// Every family descriptor, for the naga test (the generated elementwise kernels are listed by
 /// [`elementwise::variants`]).
-pub fn families() -> [&'static Family; 14] {
+pub fn families() -> [&'static Family; 15] {
     [
+        &attention::FAMILY,
         &cast::FAMILY,
         &movement::FAMILY,
         &reduce::FAMILY,

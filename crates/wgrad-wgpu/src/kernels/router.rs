@@ -3,11 +3,13 @@
 //! ([`crate::family::Family::launch`], [`super::elementwise`]).
 
 use wgrad_graph::{
-    BinaryOp, Buffer, Conv2dParams, FusedExpr, Input, Kernels, Meta, Pool2dParams, RandomDist,
-    ReduceOp, Result, UnaryOp,
+    AttentionParams, BinaryOp, Buffer, Conv2dParams, FusedExpr, Input, Kernels, Meta, Pool2dParams,
+    RandomDist, ReduceOp, Result, UnaryOp,
 };
 
-use super::{cast, conv2d, elementwise, index, matmul, movement, pool, random, reduce, softmax};
+use super::{
+    attention, cast, conv2d, elementwise, index, matmul, movement, pool, random, reduce, softmax,
+};
 use crate::engine::Recorder;
 
 /// The `Kernels` impl `run_schedule` drives.
@@ -113,5 +115,24 @@ impl Kernels for GpuKernels {
         out: &Meta,
     ) -> Result<Buffer> {
         softmax::softmax_backward(&mut self.rec, axis, log, y, dy, out)
+    }
+    fn attention(&mut self, p: &AttentionParams, args: &[Input], out: &Meta) -> Result<Buffer> {
+        attention::attention(&mut self.rec, p, args, out)
+    }
+    fn attention_backward_q(
+        &mut self,
+        p: &AttentionParams,
+        args: &[Input],
+        out: &Meta,
+    ) -> Result<Buffer> {
+        attention::attention_backward_q(&mut self.rec, p, args, out)
+    }
+    fn attention_backward_kv(
+        &mut self,
+        p: &AttentionParams,
+        args: &[Input],
+        out: &Meta,
+    ) -> Result<Buffer> {
+        attention::attention_backward_kv(&mut self.rec, p, args, out)
     }
 }
