@@ -7,6 +7,10 @@
 //!   (so examples and tests run offline, from any directory) and any standard MNIST-format directory.
 //! - [`loader`] serves shuffled, normalized mini-batches as plain `Vec<f32>` / `Vec<i32>`; turning them into
 //!   tensors on a device is the caller's job, which keeps this crate free of graph and backend internals.
+//!   [`Loader::epoch_from`] serves an order a sampler chose (a data-parallel process's shard).
+//! - [`subset`] views some samples of a data set as a data set ([`Subset`]).
+//! - [`text`] holds a small public-domain text (Shakespeare's Sonnets, compiled in), a character
+//!   vocabulary and batches of windows for next-character prediction.
 //!
 //! ```no_run
 //! use wgrad_data::{Loader, LoaderConfig, Mnist};
@@ -23,10 +27,13 @@
 pub mod idx;
 pub mod loader;
 pub mod mnist;
+pub mod subset;
+pub mod text;
 
 pub use idx::Idx;
-pub use loader::{Batch, Dataset, Epoch, Loader, LoaderConfig, MNIST_MEAN_STD};
+pub use loader::{permutation, Batch, Dataset, Epoch, Loader, LoaderConfig, MNIST_MEAN_STD};
 pub use mnist::Mnist;
+pub use subset::Subset;
 
 #[cfg(test)]
 pub(crate) mod test_util;

@@ -161,23 +161,13 @@ impl<D: Dataset> Loader<D> {
     }
 
     /// The order in which epoch `epoch` visits the samples: a permutation of `0..len` that depends only on
-    /// `(seed, epoch)` (the identity when `shuffle` is off).
+    /// `(seed, epoch)` (the identity when `shuffle` is off); see [`permutation`].
     pub fn order(&self, epoch: usize) -> Vec<usize> {
         let n = self.data.len();
-        let mut order: Vec<usize> = (0..n).collect();
         if !self.config.shuffle {
-            return order;
+            return (0..n).collect();
         }
-        let offset = (epoch as u64) << 32;
-        // Fisher–Yates: position i takes a uniform pick from 0..=i. The 64-bit draw is mapped to the range by
-        // a multiply-shift; its bias, below n / 2^64, is far beneath anything a data set can show.
-        for i in (1..n).rev() {
-            let w = philox::words(self.config.seed, offset, i as u64);
-            let r = (u64::from(w[1]) << 32) | u64::from(w[0]);
-            let j = ((u128::from(r) * (i as u128 + 1)) >> 64) as usize;
-            order.swap(i, j);
-        }
-        order
+        permutation(n, self.config.seed, epoch)
     }
 
     /// The batches of epoch `epoch`, in the order [`order`](Self::order) gives.
@@ -187,6 +177,27 @@ impl<D: Dataset> Loader<D> {
             order: self.order(epoch),
             batch: 0,
             batches: self.len(),
+        }
+    }
+
+    /// The batches that visit the samples `order` (indices into the data set), `batch_size` at a time; the
+    /// config's `drop_last` applies, its `shuffle` and `seed` do not. This is how a sampler drives the
+    /// loader: a distributed sampler (`wgrad-dist`) hands each process its shard of the epoch's permutation.
+    ///
+    /// # Panics
+    /// When serving a batch, if an index is not below the data set's `len()` (as slice indexing does).
+    pub fn epoch_from(&self, order: Vec<usize>) -> Epoch<'_, D> {
+        let b = self.config.batch_size;
+        let batches = if self.config.drop_last {
+            order.len() / b
+        } else {
+            order.len().div_ceil(b)
+        };
+        Epoch {
+            loader: self,
+            order,
+            batch: 0,
+            batches,
         }
     }
 
@@ -211,6 +222,24 @@ impl<D: Dataset> Loader<D> {
             shape: [indices.len(), c, h, w],
         }
     }
+}
+
+/// The shuffled order of `0..n` for `(seed, epoch)`: what [`Loader::order`] serves when shuffling, exposed
+/// so that samplers (a distributed one cuts it into per-process shards) shuffle exactly as the loader does.
+///
+/// A Fisher–Yates shuffle: position `i` takes a uniform pick from `0..=i`, drawn from Philox with counter
+/// `epoch · 2³² + i`. The 64-bit draw is mapped to the range by a multiply-shift; its bias, below n / 2^64, is
+/// far beneath anything a data set can show.
+pub fn permutation(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let offset = (epoch as u64) << 32;
+    for i in (1..n).rev() {
+        let w = philox::words(seed, offset, i as u64);
+        let r = (u64::from(w[1]) << 32) | u64::from(w[0]);
+        let j = ((u128::from(r) * (i as u128 + 1)) >> 64) as usize;
+        order.swap(i, j);
+    }
+    order
 }
 
 /// The batches of one epoch; see [`Loader::epoch`].
@@ -434,6 +463,28 @@ mod tests {
         .expect("valid config");
         let batch = raw.epoch(0).next().expect("one batch");
         assert_eq!(batch.images, vec![0.0, 1.0, 0.2, 128.0 / 255.0]);
+    }
+
+    #[test]
+    fn loader_epoch_from_serves_the_given_order() {
+        let loader = Loader::new(Indexed::new(50), config(4, false)).expect("valid config");
+        let order = vec![7, 3, 49, 0, 12, 8, 8];
+        let epoch = loader.epoch_from(order.clone());
+        assert_eq!(epoch.len(), 2);
+        let seen: Vec<usize> = epoch.flat_map(|b| indices(&b)).collect();
+        assert_eq!(seen, order);
+        let dropping = Loader::new(Indexed::new(50), config(4, true)).expect("valid config");
+        let batches: Vec<Batch> = dropping.epoch_from(order).collect();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(indices(&batches[0]), vec![7, 3, 49, 0]);
+    }
+
+    #[test]
+    fn loader_order_is_the_permutation() {
+        let loader = Loader::new(Indexed::new(300), config(8, false)).expect("valid config");
+        for epoch in 0..3 {
+            assert_eq!(loader.order(epoch), permutation(300, 7, epoch));
+        }
     }
 
     #[test]
