@@ -201,3 +201,133 @@ pub fn image_grid(
     root.present()?;
     Ok(())
 }
+
+/// Where a chart's legend goes: the corner its data leaves free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Corner {
+    UpperLeft,
+    UpperRight,
+    LowerLeft,
+    LowerRight,
+}
+
+impl Corner {
+    fn position(self) -> SeriesLabelPosition {
+        match self {
+            Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
+            Corner::UpperRight => SeriesLabelPosition::UpperRight,
+            Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
+            Corner::LowerRight => SeriesLabelPosition::LowerRight,
+        }
+    }
+}
+
+/// A chart of point sets (`points`, drawn as circles, one colour each) with `chart`'s curves over them (left
+/// axis only; `chart.right` is ignored): data and a fitted line, two classes and a decision boundary,
+/// coefficients of several models. Both kinds get legend entries, in the `legend` corner; the axes cover
+/// points and curves.
+pub fn scatter_chart(
+    path: &Path,
+    chart: &Chart,
+    points: &[Series],
+    size: (u32, u32),
+    legend: Corner,
+) -> BoxResult<()> {
+    register_font()?;
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    let all: Vec<Series> = points.iter().chain(&chart.series).cloned().collect();
+    let (x0, x1) = x_range(&all);
+    let pad = ((x1 - x0) * 0.03).max(1e-9);
+    let (y0, y1) = y_range(&all);
+    let mut ctx = ChartBuilder::on(&root)
+        .caption(&chart.title, (FONT, 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0 - pad..x1 + pad, y0..y1)?;
+    ctx.configure_mesh()
+        .x_desc(&chart.x_label)
+        .y_desc(&chart.y_label)
+        .label_style((FONT, 14))
+        .draw()?;
+    let mut color = PALETTE.iter().cycle();
+    for s in points {
+        let c = *color.next().expect("cycle");
+        let marker = move |p: (f64, f64)| Circle::new(p, 3, c.mix(0.7).filled());
+        ctx.draw_series(s.points.iter().map(|&p| marker(p)))?
+            .label(&s.name)
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, c.filled()));
+    }
+    for s in &chart.series {
+        let c = *color.next().expect("cycle");
+        ctx.draw_series(LineSeries::new(s.points.clone(), c.stroke_width(2)))?
+            .label(&s.name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    ctx.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .position(legend.position())
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// [`image_grid`] with a caption under every image (`captions[i]` under `images[i]`; missing ones are
+/// blank): predicted classes under adversarial examples, labels under samples.
+pub fn image_grid_captioned(
+    path: &Path,
+    title: &str,
+    images: &[Vec<f32>],
+    (shape, cols, scale): ((usize, usize), usize, u32),
+    row_labels: &[&str],
+    captions: &[String],
+) -> BoxResult<()> {
+    register_font()?;
+    let (h, w) = shape;
+    let rows = images.len().div_ceil(cols.max(1));
+    let caption_h = 20;
+    let (cell_w, cell_h) = (
+        (w as u32 * scale + 8).max(64),
+        h as u32 * scale + 4 + caption_h,
+    );
+    let label_w = if row_labels.is_empty() { 8 } else { 130 };
+    let size = (
+        label_w + cols as u32 * cell_w + 8,
+        40 + rows as u32 * cell_h + 8,
+    );
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    root.draw(&Text::new(title, (8, 8), (FONT, 20).into_font()))?;
+    for (r, label) in row_labels.iter().enumerate().take(rows) {
+        let y = 40 + r as i32 * cell_h as i32 + (cell_h - caption_h) as i32 / 2 - 8;
+        root.draw(&Text::new(*label, (8, y), (FONT, 15).into_font()))?;
+    }
+    for (i, img) in images.iter().enumerate() {
+        let (r, c) = (i / cols, i % cols);
+        let ox = label_w + c as u32 * cell_w + (cell_w - w as u32 * scale) / 2;
+        let oy = 40 + r as u32 * cell_h + 2;
+        for y in 0..h {
+            for x in 0..w {
+                let v = (img.get(y * w + x).copied().unwrap_or(0.0).clamp(0.0, 1.0) * 255.0) as u8;
+                let (px, py) = (ox + x as u32 * scale, oy + y as u32 * scale);
+                let rect = [
+                    (px as i32, py as i32),
+                    ((px + scale) as i32, (py + scale) as i32),
+                ];
+                root.draw(&Rectangle::new(rect, RGBColor(v, v, v).filled()))?;
+            }
+        }
+        if let Some(text) = captions.get(i) {
+            let pos = (
+                (label_w + c as u32 * cell_w + 2) as i32,
+                (oy + h as u32 * scale + 3) as i32,
+            );
+            root.draw(&Text::new(text.as_str(), pos, (FONT, 13).into_font()))?;
+        }
+    }
+    root.present()?;
+    Ok(())
+}

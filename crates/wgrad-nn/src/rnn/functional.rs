@@ -9,9 +9,13 @@
 //! - GRU (r, z, n): `r = σ(W_ir x + b_ir + W_hr h + b_hr)`, `z = σ(…)`,
 //!   `n = tanh(W_in x + b_in + r⊙(W_hn h + b_hn))`, `h' = (1 - z)⊙n + z⊙h`.
 //!
-//! The input projections `x W_ihᵀ + b_ih` of all time steps are one matmul before the loop; each step adds
-//! `h W_hhᵀ + b_hh`. (For RNN and LSTM both biases are folded into the first; GRU keeps `b_hn` inside
-//! `r⊙(…)`.) Backpropagation through time is the graph's own autodiff over the unrolled steps.
+//! Each step computes its input projection `x_t W_ihᵀ + b_ih` and adds `h W_hhᵀ + b_hh`. (For RNN and LSTM
+//! both biases are folded into the first; GRU keeps `b_hn` inside `r⊙(…)`.) Backpropagation through time is
+//! the graph's own autodiff over the unrolled steps. Why not one matmul for the projections of all steps
+//! before the loop: each step would then slice its rows out of the `[T, N, G·H]` result, and the gradient of
+//! a slice is the full-size tensor zero-padded, so the backward pass would write and add T tensors of
+//! `T·N·G·H` elements (quadratic in T; on a software adapter it took most of a step's time). Slicing the
+//! input `x` instead costs `T·N·C` per step, and nothing when `x` needs no gradient.
 
 use serde::{Deserialize, Serialize};
 use wgrad_graph::{Error, Result, Tensor};
@@ -341,12 +345,32 @@ fn run_direction(
     mask: Option<&Tensor>,
 ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
     let (t_len, n) = (x.dims()[0], x.dims()[1]);
-    let gi_all = w.project_input(mode, x)?;
+    let g = w.weight_ih.dims()[0];
+    // Biases are broadcast to [N, G·H] once, so their gradients are summed over time elementwise and
+    // reduced over the batch once (a broadcast per step would be one reduction per step).
+    let w_ih_t = w.weight_ih.t()?;
+    let input_bias = match (mode, w.bias_ih, w.bias_hh) {
+        (RnnMode::Gru, b, _) | (_, b, None) | (_, None, b) => b.cloned(),
+        (_, Some(bi), Some(bh)) => Some(bi.add(bh)?),
+    }
+    .map(|b| b.expand([n, g]))
+    .transpose()?;
+    let hidden_bias = match mode {
+        RnnMode::Gru => w.bias_hh.map(|b| b.expand([n, g])).transpose()?,
+        _ => None,
+    };
+    let w = &CellWeights {
+        bias_hh: hidden_bias.as_ref(),
+        ..*w
+    };
     let (mut h, mut c) = state;
     let mut outs = vec![None; t_len];
     for k in 0..t_len {
         let t = if reverse { t_len - 1 - k } else { k };
-        let gi = gi_all.narrow(0, t, 1)?.squeeze(0)?;
+        let mut gi = x.narrow(0, t, 1)?.squeeze(0)?.matmul(&w_ih_t)?;
+        if let Some(b) = &input_bias {
+            gi = gi.add(b)?;
+        }
         let (h_new, c_new) = step(mode, w, &gi, &h, c.as_ref())?;
         match mask {
             None => {
