@@ -1,5 +1,6 @@
 //! This crate re-exports the parts: [`graph`] (tensors, lazy graph, autodiff), [`cpu`] (the reference
 //! backend), [`wgpu`] (the GPU backend), [`nn`] (layers, losses, optimizers) and [`data`] (datasets).
+//! [`dist`] trains data-parallel across processes and hosts (its MPI communicator needs the `mpi` feature).
 //! The README below is compiled as a doctest, so its example stays true.
 #![doc = include_str!("../README.md")]
 
@@ -8,12 +9,14 @@ extern crate self as wgrad;
 
 pub use wgrad_cpu as cpu;
 pub use wgrad_data as data;
+pub use wgrad_dist as dist;
 pub use wgrad_graph as graph;
 pub use wgrad_nn as nn;
 pub use wgrad_wgpu as wgpu;
 
 pub use wgrad_graph::{
-    grad, no_grad, realize, Conv2dParams, DType, Device, Element, Error, Result, Shape, Tensor,
+    grad, no_grad, realize, Conv2dParams, ConvTranspose2dParams, DType, Device, Element, Error,
+    Result, Shape, Tensor,
 };
 
 /// The CPU reference backend: slow, exact, always available. Every call returns the same device (and so
