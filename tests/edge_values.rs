@@ -298,6 +298,65 @@ fn composites_meet_edges_as_pytorch_does() {
     }
 }
 
+/// `clamp` as `torch.clamp` documents it (values written here, not from the JSON): NaN stays NaN, infinities
+/// meet the bounds, `min > max` makes every element `max`, and the gradient is 1 on the closed interval.
+#[test]
+fn clamp_follows_pytorch_at_edges() {
+    let nan = f64::NAN;
+    let inf = f64::INFINITY;
+    let x = [nan, inf, -inf, -2.0, -1.0, 0.5, 1.0, 2.0];
+    let names: Vec<String> = x.iter().map(|v| v.to_string()).collect();
+    for dev in devices() {
+        let v = t(&x, &[x.len()], &dev);
+        let both = v
+            .clamp(Some(-1.0), Some(1.0))
+            .unwrap()
+            .to_f64_vec()
+            .unwrap();
+        let want = [nan, 1.0, -1.0, -1.0, -1.0, 0.5, 1.0, 1.0];
+        check("clamp(-1, 1)", &dev, &both, &want, &names);
+        let crossed = v
+            .clamp(Some(1.0), Some(-1.0))
+            .unwrap()
+            .to_f64_vec()
+            .unwrap();
+        check(
+            "clamp(1, -1)",
+            &dev,
+            &crossed,
+            &[nan, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0],
+            &names,
+        );
+        let open = v.clamp(None, Some(0.0)).unwrap().to_f64_vec().unwrap();
+        check(
+            "clamp(max=0)",
+            &dev,
+            &open,
+            &[nan, 0.0, -inf, -2.0, -1.0, 0.0, 0.0, 0.0],
+            &names,
+        );
+        let finite = t(&x[3..], &[5], &dev).with_grad().unwrap();
+        let y = finite
+            .clamp(Some(-1.0), Some(1.0))
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        y.backward().unwrap();
+        let g = finite.grad().unwrap().to_f64_vec().unwrap();
+        check(
+            "d clamp(-1, 1)",
+            &dev,
+            &g,
+            &[0.0, 1.0, 1.0, 1.0, 0.0],
+            &names[3..],
+        );
+    }
+    let e = t(&[1.0], &[1], &wgrad::cpu_device())
+        .clamp(None, None)
+        .unwrap_err();
+    assert!(e.to_string().contains("at least one of min and max"), "{e}");
+}
+
 #[test]
 fn dropout_refuses_probabilities_outside_0_1() {
     assert!(

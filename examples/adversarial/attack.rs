@@ -155,7 +155,7 @@ pub fn fgsm(pixels: &Tensor, gradient: &Tensor, eps: f64) -> Result<Tensor> {
 
 /// `clamp(x + ε·signs, 0, 1)`.
 pub fn perturb(pixels: &Tensor, signs: &Tensor, eps: f64) -> Result<Tensor> {
-    pixels.add(&signs.mul(eps)?)?.maximum(0.0)?.minimum(1.0)
+    pixels.add(&signs.mul(eps)?)?.clamp(Some(0.0), Some(1.0))
 }
 
 /// A random ±1 for every pixel, from `dev`'s random stream: the control, noise of the same L∞ size ε as the

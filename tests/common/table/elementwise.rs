@@ -70,6 +70,22 @@ pub(super) fn rows() -> Vec<Row> {
         binary("le", [Any, Any], |a, b| a.le(b)).forward_only(),
         // maximum(a, b) equals a where a >= b: true at about half the elements
         binary("eq", [Any, Any], |a, b| a.eq(&a.maximum(b)?)).forward_only(),
+        // both bounds, one each, and min > max (every element becomes max)
+        row("clamp", Family::Where, &[Any], UNARY, |x| {
+            x[0].clamp(Some(-0.3), Some(0.4))
+        }),
+        row("clamp", Family::Where, &[Any], UNARY, |x| {
+            x[0].clamp(Some(0.1), None)
+        })
+        .note("min only"),
+        row("clamp", Family::Where, &[Any], UNARY, |x| {
+            x[0].clamp(None, Some(-0.2))
+        })
+        .note("max only"),
+        row("clamp", Family::Where, &[Any], UNARY, |x| {
+            x[0].clamp(Some(0.5), Some(-0.5))
+        })
+        .note("min > max"),
         row("where", Family::Where, &[Any, Any], BINARY, |x| {
             x[0].gt(0.0)?.where_(&x[0], &x[1])
         }),

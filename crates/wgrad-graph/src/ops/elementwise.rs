@@ -146,6 +146,33 @@ impl Tensor {
         Tensor::from_op(Op::Where, &[&c, &a, &b])
     }
 
+    /// `min(max(x, min), max)` elementwise, as `torch.clamp(x, min, max)`; `None` leaves that side open.
+    ///
+    /// PyTorch's edge cases: NaN stays NaN; when `min > max` every element becomes `max`. The gradient is 1
+    /// where `min <= x <= max` (the bounds included, unlike `maximum`/`minimum`, whose ties share it) and 0
+    /// elsewhere. Integer tensors take the bounds converted to their dtype.
+    ///
+    /// # Errors
+    /// `Argument` if both bounds are `None` (PyTorch refuses that too).
+    pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
+        let lower = |x: &Tensor, lo: f64| x.lt(lo)?.where_(lo, x);
+        match (min, max) {
+            (None, None) => Err(Error::argument(
+                "clamp",
+                "at least one of min and max must be given",
+            )),
+            (Some(lo), None) => lower(self, lo),
+            (lo, Some(hi)) => {
+                // min > max: every element becomes max, so the lower bound moves down to it
+                let below = match lo {
+                    Some(lo) => lower(self, lo.min(hi))?,
+                    None => self.clone(),
+                };
+                self.gt(hi)?.where_(hi, &below)
+            }
+        }
+    }
+
     /// Converts to another dtype (float→int truncates toward zero; →bool is `x != 0`).
     pub fn cast(&self, dtype: DType) -> Result<Tensor> {
         if dtype == self.dtype() {
