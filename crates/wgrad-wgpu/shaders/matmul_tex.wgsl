@@ -22,7 +22,7 @@
 // Bindings (group 0):
 //   0 texture    lhs    texture_2d_array<f32>  packed as above
 //   1 texture    rhs    texture_2d_array<f32>  packed as above
-//   2 read_write out    array<T>  contiguous [batch, m, n]
+//   2 read_write out    array<T>  contiguous [batch, m, n] from element out_offset
 //   3 uniform    params Params
 // Needs wgpu::Features::SUBGROUP (naga Capabilities::SUBGROUP). Accumulation in f32 whatever T is.
 
@@ -38,6 +38,11 @@ struct Params {
     rhs_bstep: u32,
     tiles_m: u32,
     tiles_n: u32,
+    // Element of `out` where batch 0 starts (a chunk of a larger batch writes into its slice).
+    out_offset: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var lhs: texture_2d_array<f32>;
@@ -50,7 +55,7 @@ fn store_row(b: u32, row: u32, col0: u32, v: vec4<f32>) {
     if row >= params.m {
         return;
     }
-    let base = (b * params.m + row) * params.n;
+    let base = params.out_offset + (b * params.m + row) * params.n;
     for (var c = 0u; c < 4u; c++) {
         if col0 + c < params.n {
             out[base + col0 + c] = T(v[c]);

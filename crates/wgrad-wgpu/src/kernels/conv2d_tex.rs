@@ -106,8 +106,56 @@ impl Operand<'_> {
     }
 }
 
-/// Packs both operands and runs `gemm` into a fresh output for `out`; `None` (nothing recorded) when the
-/// textures would exceed the limits.
+/// Texture bytes one product stages at once, at most: a larger batch is multiplied in chunks of images,
+/// each chunk's textures returned to the pool before the next is packed. (Staging the whole batch made
+/// one W3 step peak at 2.8x its schedule's live-set bound.)
+const STAGING_BUDGET: usize = 8 << 20;
+
+/// Images `first..first + count` of `x` (its batch on dim 0).
+fn batch_slice(x: &Input, first: usize, count: usize) -> Layout {
+    let mut shape = x.layout.shape.dims().to_vec();
+    shape[0] = count;
+    Layout {
+        shape: shape.into(),
+        strides: x.layout.strides.clone(),
+        offset: x.layout.offset + first * x.layout.strides[0],
+    }
+}
+
+impl Operand<'_> {
+    fn input(&self) -> &Input<'_> {
+        match self {
+            Operand::Matrix(x) => x,
+            Operand::Conv(_, x) => x,
+        }
+    }
+
+    /// Packs images `first..first + count` of this operand.
+    fn pack_chunk(
+        &self,
+        rec: &mut Recorder,
+        (p, d): (&Conv2dParams, &Dims),
+        (first, count): (usize, usize),
+        size: TextureSize,
+    ) -> Result<Texture> {
+        let x = self.input();
+        let layout = batch_slice(x, first, count);
+        let part = Input {
+            layout: &layout,
+            ..*x
+        };
+        let mut dims = Dims(d.0);
+        dims.0[0] = count;
+        match self {
+            Operand::Matrix(_) => pack(rec, &part, size),
+            Operand::Conv(entry, _) => pack_conv(rec, entry, &part, &dims, p, size),
+        }
+    }
+}
+
+/// Packs both operands and runs `gemm` into a fresh output for `out`, in chunks of images that stage at
+/// most [`STAGING_BUDGET`] bytes of textures; `None` (nothing recorded) when the textures would exceed the
+/// limits.
 fn product(
     rec: &mut Recorder,
     (p, d): (&Conv2dParams, &Dims),
@@ -118,10 +166,49 @@ fn product(
     if !gemm.fits(&rec.caps().limits) {
         return Ok(None);
     }
-    let lhs = lhs.pack(rec, p, d, gemm.lhs_size()?)?;
-    let rhs = rhs.pack(rec, p, d, gemm.rhs_size()?)?;
+    let layer_bytes = |s: Result<TextureSize>| -> Result<usize> {
+        let s = s?;
+        Ok(s.width as usize * s.height as usize * 16)
+    };
+    let single = TexGemm { batch: 1, ..*gemm };
+    let mut per_image = 0;
+    if !gemm.lhs_broadcast {
+        per_image += layer_bytes(single.lhs_size())?;
+    }
+    if !gemm.rhs_broadcast {
+        per_image += layer_bytes(single.rhs_size())?;
+    }
+    let chunk = (STAGING_BUDGET / per_image.max(1)).clamp(1, gemm.batch.max(1));
     let output = rec.output(out)?;
-    gemm.record(rec, &lhs, &rhs, out.dtype, &output)?;
+    // A broadcast operand is packed once for every chunk.
+    let shared = |o: &Operand, rec: &mut Recorder, broadcast: bool, size| {
+        broadcast.then(|| o.pack(rec, p, d, size)).transpose()
+    };
+    let lhs_once = shared(&lhs, rec, gemm.lhs_broadcast, gemm.lhs_size()?)?;
+    let rhs_once = shared(&rhs, rec, gemm.rhs_broadcast, gemm.rhs_size()?)?;
+    for first in (0..gemm.batch).step_by(chunk) {
+        let part = TexGemm {
+            batch: chunk.min(gemm.batch - first),
+            ..*gemm
+        };
+        let range = (first, part.batch);
+        let (lhs_part, rhs_part);
+        let l = match &lhs_once {
+            Some(t) => t,
+            None => {
+                lhs_part = lhs.pack_chunk(rec, (p, d), range, part.lhs_size()?)?;
+                &lhs_part
+            }
+        };
+        let r = match &rhs_once {
+            Some(t) => t,
+            None => {
+                rhs_part = rhs.pack_chunk(rec, (p, d), range, part.rhs_size()?)?;
+                &rhs_part
+            }
+        };
+        part.record_at(rec, [l, r], out.dtype, &output, first * gemm.m * gemm.n)?;
+    }
     Ok(Some(output))
 }
 

@@ -123,6 +123,18 @@ impl TexGemm {
         dtype: DType,
         output: &Buffer,
     ) -> Result<()> {
+        self.record_at(rec, [lhs, rhs], dtype, output, 0)
+    }
+
+    /// [`Self::record`] into `output` from element `offset` on (a chunk of a larger batch).
+    pub fn record_at(
+        &self,
+        rec: &mut Recorder,
+        [lhs, rhs]: [&Texture; 2],
+        dtype: DType,
+        output: &Buffer,
+        offset: usize,
+    ) -> Result<()> {
         const OP: &str = "matmul";
         let groups = word(
             OP,
@@ -140,6 +152,10 @@ impl TexGemm {
                 usize::from(!self.rhs_broadcast),
                 self.tiles_m(),
                 self.tiles_n(),
+                offset,
+                0,
+                0,
+                0,
             ],
         )?;
         FAMILY.launch(
