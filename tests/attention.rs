@@ -335,3 +335,23 @@ fn attention_memory_is_linear_in_t() {
         composite[1]
     );
 }
+
+/// `Auto` takes the composite on a software adapter while the scores fit one storage binding (there it was
+/// 5-11x faster than the fused kernel), the fused kernel on other adapters; the two leave different peaks.
+#[test]
+fn auto_path_follows_the_backend() {
+    let Some(backend) = backend_or_skip() else {
+        return;
+    };
+    let expected = if backend.caps().is_software {
+        AttentionPath::Composite
+    } else {
+        AttentionPath::Fused
+    };
+    let auto = peak_bytes(1024, AttentionPath::Auto);
+    assert_ne!(
+        peak_bytes(1024, AttentionPath::Fused),
+        peak_bytes(1024, AttentionPath::Composite)
+    );
+    assert_eq!(auto, peak_bytes(1024, expected), "Auto is not {expected:?}");
+}

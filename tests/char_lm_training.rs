@@ -15,7 +15,8 @@
 //!   the causal model's by copying, but asked for the character after a window, where there is nothing to
 //!   copy, it stays above the bound.
 //!
-//! GPU test (the fused attention kernels in training): with CI=true and no adapter it fails.
+//! GPU test (attention in training; on a software adapter `Auto` takes the composite path, the fused
+//! kernels are checked in training by the op table's gradient rows): with CI=true and no adapter it fails.
 
 #![allow(clippy::unwrap_used)]
 

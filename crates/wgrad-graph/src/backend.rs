@@ -40,6 +40,14 @@ pub trait Backend: Send + Sync + Debug {
     fn fuses_elementwise(&self) -> bool {
         false
     }
+    /// Whether [`crate::AttentionPath::Auto`] takes the fused attention kernel where the composite would
+    /// store `score_bytes` of `[..., tq, tk]` scores. On by default (the fused kernel's memory is linear in
+    /// the sequence length); a backend whose fused kernel is slower than its matmuls says no while the
+    /// scores fit.
+    fn prefers_fused_attention(&self, score_bytes: u64) -> bool {
+        let _ = score_bytes;
+        true
+    }
     /// Device memory the backend holds (zeros for backends whose memory is the host's).
     fn memory(&self) -> MemoryStats {
         MemoryStats::default()

@@ -364,6 +364,14 @@ impl Backend for WgpuBackend {
         self.engine.release_cached();
     }
 
+    /// Not on software adapters while the scores fit one storage binding: there the fused kernel's
+    /// per-invocation loops over keys read storage lane by lane and ran 5-11x slower than the composite's
+    /// texture matmuls (BENCHMARKS.md, attention); past the binding limit only the fused kernel runs.
+    fn prefers_fused_attention(&self, score_bytes: u64) -> bool {
+        let caps = self.caps();
+        !caps.is_software || score_bytes > caps.limits.max_storage_buffer_binding_size
+    }
+
     /// On unless `WGRAD_FUSION=0` (for comparing against unfused runs), and where a fused kernel's
     /// bindings fit: its leaves and output as storage buffers.
     fn fuses_elementwise(&self) -> bool {

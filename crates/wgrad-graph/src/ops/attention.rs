@@ -10,8 +10,9 @@
 //!   reference the fused path is tested against, and the path for attention dropout (`dropout_p > 0`, which
 //!   drops probabilities) and for head dims above [`MAX_FUSED_HEAD_DIM`].
 //!
-//! [`AttentionPath::Auto`] takes the fused path whenever it applies. The CPU backend runs the primitives'
-//! f64 reference loops; the wgpu backend its kernels (`shaders/attention.wgsl`).
+//! [`AttentionPath::Auto`] takes the fused path whenever it applies and the backend prefers it
+//! ([`crate::Backend::prefers_fused_attention`]: not software adapters while the scores fit a binding).
+//! The CPU backend runs the primitives' f64 reference loops; the wgpu backend its kernels (`shaders/attention.wgsl`).
 //!
 //! A fully masked query row (every score -∞) gives 0 and passes no gradient, as in PyTorch 2.x (where
 //! `softmax` alone would give NaN).
@@ -25,7 +26,8 @@ use crate::tensor::Tensor;
 /// Which implementation [`scaled_dot_product_attention_with`] uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AttentionPath {
-    /// Fused unless attention dropout is on or a head dim exceeds [`MAX_FUSED_HEAD_DIM`].
+    /// Fused unless attention dropout is on, a head dim exceeds [`MAX_FUSED_HEAD_DIM`], or the backend
+    /// prefers the composite for these scores ([`crate::Backend::prefers_fused_attention`]).
     #[default]
     Auto,
     /// The fused primitive (an error where it does not apply).
@@ -130,9 +132,19 @@ pub fn scaled_dot_product_attention_with(
             ),
         )),
         AttentionPath::Composite => prep.composite(opts.causal, opts.dropout_p),
-        AttentionPath::Auto if !fusable => prep.composite(opts.causal, opts.dropout_p),
+        AttentionPath::Auto if !fusable || !fused_preferred(q, k) => {
+            prep.composite(opts.causal, opts.dropout_p)
+        }
         _ => prep.fused(opts.causal),
     }
+}
+
+/// Whether q's backend wants the fused kernel for these scores (`[..., tq, tk]`, leading dims broadcast).
+fn fused_preferred(q: &Tensor, k: &Tensor) -> bool {
+    let lead = |t: &Tensor| t.dims()[..t.rank() - 2].iter().product::<usize>();
+    let (tq, tk) = (q.dims()[q.rank() - 2], k.dims()[k.rank() - 2]);
+    let bytes = lead(q).max(lead(k)) as u64 * (tq * tk * q.dtype().host_size()) as u64;
+    q.device().backend().prefers_fused_attention(bytes)
 }
 
 /// The attention probabilities `softmax(q·kᵀ·scale + mask)` (no dropout), 0 in fully masked rows: what
