@@ -2,7 +2,7 @@
 //! mnist_transformer`.
 //!
 //! Each image is 28 tokens of 28 pixels: a linear embedding of the row plus a learned position, pre-norm
-//! transformer encoder layers (bidirectional attention, the fused kernels), a final layer norm, the mean
+//! transformer encoder layers (bidirectional attention, `Auto` path), a final layer norm, the mean
 //! over the rows and a linear classifier. It trains on the bundled split (8,000 training, 2,000 test digits)
 //! with AdamW and a one-cycle learning rate, and prints the test accuracy after every epoch.
 //!

@@ -1,6 +1,6 @@
 //! A character-level language model: `cargo run --release --example char_lm`.
 //!
-//! A small transformer with causal self-attention (the fused attention kernels) learns to predict the
+//! A small transformer with causal self-attention (`Auto`: fused kernels on GPUs) learns to predict the
 //! next character of Shakespeare's *A Midsummer Night's Dream* (bundled, public domain, see README.md):
 //! 90% of the play for training, the last 10% for validation. Each epoch prints the validation loss (nats
 //! per character, every position of the validation windows) and the loss of predicting the character after
@@ -50,7 +50,7 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     layers: usize,
     /// Dropout (residual, feed-forward and attention weights). Attention dropout runs the composite attention
-    /// path; at 0 training runs the fused kernels.
+    /// path; at 0 training takes `Auto` (the fused kernels on GPUs).
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
     /// Peak learning rate (one-cycle, AdamW).
