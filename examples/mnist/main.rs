@@ -11,57 +11,21 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod models;
+mod options;
 mod plot;
 mod report;
 mod train;
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use models::{ModelConfig, Recipe};
+use options::ModelKind;
+pub use options::OptimizerKind;
 use wgrad::data::Mnist;
-use wgrad::nn::{AdamConfig, AdamWConfig, SgdConfig, UpdateRule};
 
 pub use common::BoxResult;
 use common::{device, BackendKind};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ModelKind {
-    /// 784-512-256-10 MLP, dropout 0.3; 20 epochs by default (96.6% in the reference table).
-    Mlp,
-    /// 3×(conv3×3 + batch norm), 2 max pools, fc 128, dropout 0.3; 12 epochs by default (98.6%).
-    Cnn,
-}
-
-/// Which update rule; the learning rate follows a one-cycle schedule whatever the choice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-pub enum OptimizerKind {
-    /// SGD with momentum 0.9.
-    Sgd,
-    Adam,
-    /// Adam with decoupled weight decay 0.01.
-    Adamw,
-}
-
-impl OptimizerKind {
-    /// The update rule, chosen at run time.
-    pub fn rule(self, lr: f64) -> Box<dyn UpdateRule> {
-        match self {
-            OptimizerKind::Sgd => Box::new(SgdConfig {
-                momentum: 0.9,
-                ..SgdConfig::new(lr)
-            }),
-            OptimizerKind::Adam => Box::new(AdamConfig {
-                lr,
-                ..Default::default()
-            }),
-            OptimizerKind::Adamw => Box::new(AdamWConfig {
-                lr,
-                ..Default::default()
-            }),
-        }
-    }
-}
 
 /// Train an MLP or a CNN on MNIST with wgrad.
 ///
@@ -112,10 +76,7 @@ struct Args {
 
 impl Args {
     fn model_config(&self) -> ModelConfig {
-        match self.model {
-            ModelKind::Mlp => ModelConfig::mlp(),
-            ModelKind::Cnn => ModelConfig::cnn(),
-        }
+        self.model.config()
     }
 
     /// The model's reference recipe with the command line's overrides.

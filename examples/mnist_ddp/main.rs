@@ -16,64 +16,29 @@
 mod common;
 #[path = "../mnist/models.rs"]
 mod models;
+#[path = "../mnist/options.rs"]
+mod options;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use common::plot::{line_chart, Chart, Series};
 use common::{BackendKind, BoxResult};
 use models::{batch_tensors, predict, ModelConfig, Recipe, CLASSES};
+use options::{ModelKind, OptimizerKind};
 use serde::{Deserialize, Serialize};
 use wgrad::data::{Loader, LoaderConfig, Mnist, Subset};
 use wgrad::dist::{
     device_for_rank, Backend, Communicator, DataParallel, DdpConfig, DistributedSampler, Mpi,
 };
 use wgrad::nn::{
-    checkpoint, cross_entropy, AdamConfig, AdamWConfig, ConfusionMatrix, Forward, LrSchedule,
-    Module, OneCycleLr, Optimizer, SgdConfig, UpdateRule,
+    checkpoint, cross_entropy, ConfusionMatrix, Forward, LrSchedule, Module, OneCycleLr, Optimizer,
 };
 use wgrad::Device;
 
 /// Evaluation batch (no backward pass to hold).
 const EVAL_BATCH: usize = 500;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ModelKind {
-    /// 784-512-256-10 MLP, dropout 0.3 (20 epochs by default).
-    Mlp,
-    /// 3×(conv3×3 + batch norm), 2 max pools, fc 128, dropout 0.3 (12 epochs by default).
-    Cnn,
-}
-
-/// The update rule; the learning rate follows a one-cycle schedule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-enum OptimizerKind {
-    /// SGD with momentum 0.9.
-    Sgd,
-    Adam,
-    /// Adam with decoupled weight decay 0.01.
-    Adamw,
-}
-
-impl OptimizerKind {
-    fn rule(self, lr: f64) -> Box<dyn UpdateRule> {
-        match self {
-            OptimizerKind::Sgd => Box::new(SgdConfig {
-                momentum: 0.9,
-                ..SgdConfig::new(lr)
-            }),
-            OptimizerKind::Adam => Box::new(AdamConfig {
-                lr,
-                ..Default::default()
-            }),
-            OptimizerKind::Adamw => Box::new(AdamWConfig {
-                lr,
-                ..Default::default()
-            }),
-        }
-    }
-}
 
 /// Train an MLP or a CNN on MNIST with data parallelism over MPI (start it with mpirun).
 #[derive(Debug, Parser)]
@@ -351,10 +316,7 @@ fn datasets(args: &Args) -> BoxResult<(Mnist, Mnist)> {
 /// every rank.
 fn run_state(mpi: &Mpi, args: &Args) -> BoxResult<RunState> {
     let Some(path) = &args.resume else {
-        let model = match args.model {
-            ModelKind::Mlp => ModelConfig::mlp(),
-            ModelKind::Cnn => ModelConfig::cnn(),
-        };
+        let model = args.model.config();
         let base = Recipe::for_model(&model);
         return Ok(RunState {
             recipe: Recipe {
