@@ -377,7 +377,12 @@ impl Communicator for Mpi {
     }
 
     fn abort(&self, msg: &str) -> ! {
-        eprintln!("wgrad-dist: rank {}/{}: {msg}", self.rank, self.size);
+        // Our own line says the job is ending: Open MPI's MPI_ABORT notice is best-effort (its help
+        // system can fail to print it while the job is torn down).
+        eprintln!(
+            "wgrad-dist: rank {}/{}: {msg}; aborting the MPI job",
+            self.rank, self.size
+        );
         self.world.abort(ERROR_ABORT)
     }
 }

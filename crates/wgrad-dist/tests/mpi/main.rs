@@ -30,6 +30,8 @@ enum Expect {
     Success,
     /// A non-zero exit status, within the time limit, and every one of these strings in the output.
     Failure(&'static [&'static str]),
+    /// [`Expect::Failure`] with this exit status: the `MPI_Abort` code wgrad-dist chose.
+    Abort(i32, &'static [&'static str]),
 }
 
 /// One trial: a scenario run on `ranks` processes.
@@ -98,17 +100,23 @@ fn jobs() -> Vec<Job> {
             "error_on_one_rank_aborts_the_job",
             "error",
             2,
-            Expect::Failure(&["rank 1/2: error: ", "MPI_ABORT"]),
+            Expect::Abort(
+                wgrad_dist::mpi::ERROR_ABORT,
+                &["rank 1/2: error: ", "; aborting the MPI job"],
+            ),
             60,
         ),
         job(
             "panic_on_one_rank_aborts_the_job",
             "panic",
             2,
-            Expect::Failure(&[
-                "rank 1 panics at step 2",
-                "rank 1/2 panicked: aborting the MPI job",
-            ]),
+            Expect::Abort(
+                wgrad_dist::mpi::PANIC_ABORT,
+                &[
+                    "rank 1 panics at step 2",
+                    "rank 1/2 panicked: aborting the MPI job",
+                ],
+            ),
             60,
         ),
         job(
@@ -232,9 +240,16 @@ fn run_job(job: &Job) -> Result<(), Failed> {
                 .into());
             }
         }
-        Expect::Failure(wanted) => {
+        Expect::Failure(wanted) | Expect::Abort(_, wanted) => {
             if status.success() {
                 return Err(format!("expected the job to fail, it succeeded\n{output}").into());
+            }
+            if let Expect::Abort(code, _) = job.expect {
+                if status.code() != Some(code) {
+                    return Err(
+                        format!("expected exit status {code}, got {status}\n{output}").into(),
+                    );
+                }
             }
             if let Some(w) = wanted.iter().find(|w| !output.contains(*w)) {
                 return Err(format!("the output lacks {w:?}\n{output}").into());
