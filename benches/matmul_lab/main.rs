@@ -149,7 +149,12 @@ fn main() {
         return;
     }
     if std::env::args().any(|a| a == "tex") {
-        prototypes::texture_matmul(&gpu, 1024);
+        let cfgs = std::env::var("LAB_TEX").unwrap_or("4,1".into());
+        for p in cfgs.split_whitespace() {
+            let mut it = p.split(',').map(|x| x.parse().unwrap());
+            let (ra, cb) = (it.next().unwrap(), it.next().unwrap());
+            prototypes::texture_matmul(&gpu, 1024, ra, cb);
+        }
         return;
     }
     let src = upload(&gpu, &vec![1.0f32; 1 << 20]);

@@ -141,9 +141,60 @@ pub(crate) fn matmul_lab(gpu: &WgpuBackend, n: usize, configs: &[(usize, usize)]
     }
 }
 
+/// The prototype's kernel: a (8·ra) x (32·cb) subgroup tile; lane l loads lhs rows l + 8q (q < ra) and rhs
+/// texels c4 + 8c (c < cb), and keeps 8·ra x cb vec4 accumulators.
+fn texture_tile_source(n: usize, ra: usize, cb: usize) -> String {
+    let mut src = String::from("@group(0) @binding(0) var ta: texture_2d<f32>;\n@group(0) @binding(1) var tb: texture_2d<f32>;\n@group(0) @binding(2) var<storage, read_write> out: array<f32>;\n");
+    src += &format!("@compute @workgroup_size(8)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {{\n    let row0 = wid.y * {}u;\n    let c4 = wid.x * {}u + lane;\n", 8 * ra, 8 * cb);
+    for r in 0..8 * ra {
+        for c in 0..cb {
+            src += &format!("    var acc{r}_{c} = vec4<f32>(0.0);\n");
+        }
+    }
+    src += &format!("    for (var k4 = 0u; k4 < {}u; k4++) {{\n", n / 4);
+    for q in 0..ra {
+        src += &format!(
+            "        let a{q} = textureLoad(ta, vec2<u32>(k4, row0 + {}u + lane), 0);\n",
+            8 * q
+        );
+    }
+    let comp = ["x", "y", "z", "w"];
+    for (j, comp) in comp.iter().enumerate() {
+        for c in 0..cb {
+            src += &format!(
+                "        let b{j}_{c} = textureLoad(tb, vec2<u32>(c4 + {}u, k4 * 4u + {j}u), 0);\n",
+                8 * c
+            );
+        }
+        for r in 0..8 * ra {
+            src += &format!(
+                "        {{ let s = vec4<f32>(subgroupBroadcast(a{}.{}, {}u));\n",
+                r / 8,
+                comp,
+                r % 8
+            );
+            for c in 0..cb {
+                src += &format!("        acc{r}_{c} = fma(s, b{j}_{c}, acc{r}_{c});\n");
+            }
+            src += "        }\n";
+        }
+    }
+    src += "    }\n";
+    for r in 0..8 * ra {
+        for c in 0..cb {
+            src += &format!(
+                "    {{ let o = (row0 + {r}u) * {n}u + (c4 + {}u) * 4u; out[o] = acc{r}_{c}.x; out[o + 1u] = acc{r}_{c}.y; out[o + 2u] = acc{r}_{c}.z; out[o + 3u] = acc{r}_{c}.w; }}\n",
+                8 * c
+            );
+        }
+    }
+    src += "}\n";
+    src
+}
+
 /// Prototype: operands staged in rgba32float textures (4 consecutive k of a lhs row, 4 consecutive columns
-/// of a rhs row per texel), 32x32 subgroup tile as matmul_sg. n multiple of 32, no edges. Raw wgpu.
-pub(crate) fn texture_matmul(gpu: &WgpuBackend, n: usize) {
+/// of a rhs row per texel), (8·ra) x (32·cb) subgroup tile. n multiple of the tile, no edges. Raw wgpu.
+pub(crate) fn texture_matmul(gpu: &WgpuBackend, n: usize, ra: usize, cb: usize) {
     let dev = &gpu.engine().gpu.device;
     let queue = &gpu.engine().gpu.queue;
     let a: Vec<f32> = (0..n * n)
@@ -190,39 +241,7 @@ pub(crate) fn texture_matmul(gpu: &WgpuBackend, n: usize) {
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         mapped_at_creation: false,
     });
-    let mut src = String::from("@group(0) @binding(0) var ta: texture_2d<f32>;\n@group(0) @binding(1) var tb: texture_2d<f32>;\n@group(0) @binding(2) var<storage, read_write> out: array<f32>;\n");
-    src += "@compute @workgroup_size(8)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {\n    let row0 = wid.y * 32u;\n    let c4 = wid.x * 8u + lane;\n";
-    for r in 0..32 {
-        src += &format!("    var acc{r} = vec4<f32>(0.0);\n");
-    }
-    src += &format!("    for (var k4 = 0u; k4 < {}u; k4++) {{\n", n / 4);
-    for q in 0..4 {
-        src += &format!(
-            "        let a{q} = textureLoad(ta, vec2<u32>(k4, row0 + {}u + lane), 0);\n",
-            8 * q
-        );
-    }
-    for j in 0..4 {
-        src += &format!("        let b{j} = textureLoad(tb, vec2<u32>(c4, k4 * 4u + {j}u), 0);\n");
-    }
-    let comp = ["x", "y", "z", "w"];
-    for (j, comp) in comp.iter().enumerate() {
-        for r in 0..32 {
-            src += &format!(
-                "        acc{r} = fma(vec4<f32>(subgroupBroadcast(a{}.{}, {}u)), b{j}, acc{r});\n",
-                r / 8,
-                comp,
-                r % 8
-            );
-        }
-    }
-    src += "    }\n";
-    for r in 0..32 {
-        src += &format!(
-            "    {{ let o = (row0 + {r}u) * {n}u + c4 * 4u; out[o] = acc{r}.x; out[o + 1u] = acc{r}.y; out[o + 2u] = acc{r}.z; out[o + 3u] = acc{r}.w; }}\n"
-        );
-    }
-    src += "}\n";
+    let src = texture_tile_source(n, ra, cb);
     let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: None,
         source: wgpu::ShaderSource::Wgsl(src.into()),
@@ -263,7 +282,7 @@ pub(crate) fn texture_matmul(gpu: &WgpuBackend, n: usize) {
             let mut pass = enc.begin_compute_pass(&Default::default());
             pass.set_pipeline(&pipe);
             pass.set_bind_group(0, &bg, &[]);
-            pass.dispatch_workgroups((n / 32) as u32, (n / 32) as u32, 1);
+            pass.dispatch_workgroups((n / (32 * cb)) as u32, (n / (8 * ra)) as u32, 1);
         }
         queue.submit([enc.finish()]);
         dev.poll(wgpu::PollType::wait_indefinitely()).unwrap();
@@ -299,7 +318,9 @@ pub(crate) fn texture_matmul(gpu: &WgpuBackend, n: usize) {
         err = err.max((want - out_buf[i * n + j] as f64).abs());
     }
     println!(
-        "texture sg 32x32 n={n}: {:.2} GFLOP/s ({:.1} ms kernel only), compile {:.2} s, max err {err:e}",
+        "texture sg {}x{} n={n}: {:.2} GFLOP/s ({:.1} ms kernel only), compile {:.2} s, max err {err:e}",
+        8 * ra,
+        32 * cb,
         2.0 * (n as f64).powi(3) / best / 1e9,
         best * 1e3,
         compile

@@ -63,6 +63,36 @@ fn store_row(b: u32, row: u32, col0: u32, v: vec4<f32>) {
     }
 }
 
+// One k step of eight accumulator rows: row r of `acc` gains lane r's value of `s` times `bv` (the lane that
+// loaded lhs row r holds it; subgroupBroadcast needs a constant lane, hence the unrolled body).
+fn fma8(s: f32, bv: vec4<f32>, acc: ptr<function, array<vec4<f32>, 8>>) {
+    (*acc)[0] = fma(vec4<f32>(subgroupBroadcast(s, 0u)), bv, (*acc)[0]);
+    (*acc)[1] = fma(vec4<f32>(subgroupBroadcast(s, 1u)), bv, (*acc)[1]);
+    (*acc)[2] = fma(vec4<f32>(subgroupBroadcast(s, 2u)), bv, (*acc)[2]);
+    (*acc)[3] = fma(vec4<f32>(subgroupBroadcast(s, 3u)), bv, (*acc)[3]);
+    (*acc)[4] = fma(vec4<f32>(subgroupBroadcast(s, 4u)), bv, (*acc)[4]);
+    (*acc)[5] = fma(vec4<f32>(subgroupBroadcast(s, 5u)), bv, (*acc)[5]);
+    (*acc)[6] = fma(vec4<f32>(subgroupBroadcast(s, 6u)), bv, (*acc)[6]);
+    (*acc)[7] = fma(vec4<f32>(subgroupBroadcast(s, 7u)), bv, (*acc)[7]);
+}
+
+// One k step of all 32 rows: a0..a3 hold lhs rows lane, lane + 8, lane + 16, lane + 24 at this k.
+fn fma32(a: vec4<f32>, bv: vec4<f32>, acc0: ptr<function, array<vec4<f32>, 8>>,
+         acc1: ptr<function, array<vec4<f32>, 8>>, acc2: ptr<function, array<vec4<f32>, 8>>,
+         acc3: ptr<function, array<vec4<f32>, 8>>) {
+    fma8(a.x, bv, acc0);
+    fma8(a.y, bv, acc1);
+    fma8(a.z, bv, acc2);
+    fma8(a.w, bv, acc3);
+}
+
+// Stores eight accumulator rows starting at row0.
+fn store8(b: u32, row0: u32, col0: u32, acc: ptr<function, array<vec4<f32>, 8>>) {
+    for (var r = 0u; r < 8u; r++) {
+        store_row(b, row0 + r, col0, (*acc)[r]);
+    }
+}
+
 @compute @workgroup_size(8)
 fn matmul_tex(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -79,38 +109,11 @@ fn matmul_tex(
     let row0 = (tile / params.tiles_n) * 32u;
     let c4 = (tile % params.tiles_n) * 8u + lane;
     let arow = row0 + lane;
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    var acc4 = vec4<f32>(0.0);
-    var acc5 = vec4<f32>(0.0);
-    var acc6 = vec4<f32>(0.0);
-    var acc7 = vec4<f32>(0.0);
-    var acc8 = vec4<f32>(0.0);
-    var acc9 = vec4<f32>(0.0);
-    var acc10 = vec4<f32>(0.0);
-    var acc11 = vec4<f32>(0.0);
-    var acc12 = vec4<f32>(0.0);
-    var acc13 = vec4<f32>(0.0);
-    var acc14 = vec4<f32>(0.0);
-    var acc15 = vec4<f32>(0.0);
-    var acc16 = vec4<f32>(0.0);
-    var acc17 = vec4<f32>(0.0);
-    var acc18 = vec4<f32>(0.0);
-    var acc19 = vec4<f32>(0.0);
-    var acc20 = vec4<f32>(0.0);
-    var acc21 = vec4<f32>(0.0);
-    var acc22 = vec4<f32>(0.0);
-    var acc23 = vec4<f32>(0.0);
-    var acc24 = vec4<f32>(0.0);
-    var acc25 = vec4<f32>(0.0);
-    var acc26 = vec4<f32>(0.0);
-    var acc27 = vec4<f32>(0.0);
-    var acc28 = vec4<f32>(0.0);
-    var acc29 = vec4<f32>(0.0);
-    var acc30 = vec4<f32>(0.0);
-    var acc31 = vec4<f32>(0.0);
+    // acc_q[r] is row 8q + r of the block, columns 4·c4 .. 4·c4 + 3.
+    var acc0 = array<vec4<f32>, 8>();
+    var acc1 = array<vec4<f32>, 8>();
+    var acc2 = array<vec4<f32>, 8>();
+    var acc3 = array<vec4<f32>, 8>();
     let la = b * params.lhs_bstep;
     let lb = b * params.rhs_bstep;
     for (var k4 = 0u; k4 < params.k4s; k4++) {
@@ -118,76 +121,16 @@ fn matmul_tex(
         let a1 = textureLoad(lhs, vec2<u32>(k4, arow + 8u), la, 0);
         let a2 = textureLoad(lhs, vec2<u32>(k4, arow + 16u), la, 0);
         let a3 = textureLoad(lhs, vec2<u32>(k4, arow + 24u), la, 0);
-        for (var j = 0u; j < 4u; j++) {
-            let bv = textureLoad(rhs, vec2<u32>(c4, 4u * k4 + j), lb, 0);
-            let s0 = a0[j];
-            let s1 = a1[j];
-            let s2 = a2[j];
-            let s3 = a3[j];
-            acc0 = fma(vec4<f32>(subgroupBroadcast(s0, 0u)), bv, acc0);
-            acc1 = fma(vec4<f32>(subgroupBroadcast(s0, 1u)), bv, acc1);
-            acc2 = fma(vec4<f32>(subgroupBroadcast(s0, 2u)), bv, acc2);
-            acc3 = fma(vec4<f32>(subgroupBroadcast(s0, 3u)), bv, acc3);
-            acc4 = fma(vec4<f32>(subgroupBroadcast(s0, 4u)), bv, acc4);
-            acc5 = fma(vec4<f32>(subgroupBroadcast(s0, 5u)), bv, acc5);
-            acc6 = fma(vec4<f32>(subgroupBroadcast(s0, 6u)), bv, acc6);
-            acc7 = fma(vec4<f32>(subgroupBroadcast(s0, 7u)), bv, acc7);
-            acc8 = fma(vec4<f32>(subgroupBroadcast(s1, 0u)), bv, acc8);
-            acc9 = fma(vec4<f32>(subgroupBroadcast(s1, 1u)), bv, acc9);
-            acc10 = fma(vec4<f32>(subgroupBroadcast(s1, 2u)), bv, acc10);
-            acc11 = fma(vec4<f32>(subgroupBroadcast(s1, 3u)), bv, acc11);
-            acc12 = fma(vec4<f32>(subgroupBroadcast(s1, 4u)), bv, acc12);
-            acc13 = fma(vec4<f32>(subgroupBroadcast(s1, 5u)), bv, acc13);
-            acc14 = fma(vec4<f32>(subgroupBroadcast(s1, 6u)), bv, acc14);
-            acc15 = fma(vec4<f32>(subgroupBroadcast(s1, 7u)), bv, acc15);
-            acc16 = fma(vec4<f32>(subgroupBroadcast(s2, 0u)), bv, acc16);
-            acc17 = fma(vec4<f32>(subgroupBroadcast(s2, 1u)), bv, acc17);
-            acc18 = fma(vec4<f32>(subgroupBroadcast(s2, 2u)), bv, acc18);
-            acc19 = fma(vec4<f32>(subgroupBroadcast(s2, 3u)), bv, acc19);
-            acc20 = fma(vec4<f32>(subgroupBroadcast(s2, 4u)), bv, acc20);
-            acc21 = fma(vec4<f32>(subgroupBroadcast(s2, 5u)), bv, acc21);
-            acc22 = fma(vec4<f32>(subgroupBroadcast(s2, 6u)), bv, acc22);
-            acc23 = fma(vec4<f32>(subgroupBroadcast(s2, 7u)), bv, acc23);
-            acc24 = fma(vec4<f32>(subgroupBroadcast(s3, 0u)), bv, acc24);
-            acc25 = fma(vec4<f32>(subgroupBroadcast(s3, 1u)), bv, acc25);
-            acc26 = fma(vec4<f32>(subgroupBroadcast(s3, 2u)), bv, acc26);
-            acc27 = fma(vec4<f32>(subgroupBroadcast(s3, 3u)), bv, acc27);
-            acc28 = fma(vec4<f32>(subgroupBroadcast(s3, 4u)), bv, acc28);
-            acc29 = fma(vec4<f32>(subgroupBroadcast(s3, 5u)), bv, acc29);
-            acc30 = fma(vec4<f32>(subgroupBroadcast(s3, 6u)), bv, acc30);
-            acc31 = fma(vec4<f32>(subgroupBroadcast(s3, 7u)), bv, acc31);
-        }
+        // k = 4·k4 + j: component j of each lhs texel, rhs texel row 4·k4 + j. Unrolled: a loop over j
+        // with a dynamic component index measured 12% slower at n = 1024.
+        let k = 4u * k4;
+        fma32(vec4<f32>(a0.x, a1.x, a2.x, a3.x), textureLoad(rhs, vec2<u32>(c4, k), lb, 0), &acc0, &acc1, &acc2, &acc3);
+        fma32(vec4<f32>(a0.y, a1.y, a2.y, a3.y), textureLoad(rhs, vec2<u32>(c4, k + 1u), lb, 0), &acc0, &acc1, &acc2, &acc3);
+        fma32(vec4<f32>(a0.z, a1.z, a2.z, a3.z), textureLoad(rhs, vec2<u32>(c4, k + 2u), lb, 0), &acc0, &acc1, &acc2, &acc3);
+        fma32(vec4<f32>(a0.w, a1.w, a2.w, a3.w), textureLoad(rhs, vec2<u32>(c4, k + 3u), lb, 0), &acc0, &acc1, &acc2, &acc3);
     }
-    store_row(b, row0 + 0u, c4 * 4u, acc0);
-    store_row(b, row0 + 1u, c4 * 4u, acc1);
-    store_row(b, row0 + 2u, c4 * 4u, acc2);
-    store_row(b, row0 + 3u, c4 * 4u, acc3);
-    store_row(b, row0 + 4u, c4 * 4u, acc4);
-    store_row(b, row0 + 5u, c4 * 4u, acc5);
-    store_row(b, row0 + 6u, c4 * 4u, acc6);
-    store_row(b, row0 + 7u, c4 * 4u, acc7);
-    store_row(b, row0 + 8u, c4 * 4u, acc8);
-    store_row(b, row0 + 9u, c4 * 4u, acc9);
-    store_row(b, row0 + 10u, c4 * 4u, acc10);
-    store_row(b, row0 + 11u, c4 * 4u, acc11);
-    store_row(b, row0 + 12u, c4 * 4u, acc12);
-    store_row(b, row0 + 13u, c4 * 4u, acc13);
-    store_row(b, row0 + 14u, c4 * 4u, acc14);
-    store_row(b, row0 + 15u, c4 * 4u, acc15);
-    store_row(b, row0 + 16u, c4 * 4u, acc16);
-    store_row(b, row0 + 17u, c4 * 4u, acc17);
-    store_row(b, row0 + 18u, c4 * 4u, acc18);
-    store_row(b, row0 + 19u, c4 * 4u, acc19);
-    store_row(b, row0 + 20u, c4 * 4u, acc20);
-    store_row(b, row0 + 21u, c4 * 4u, acc21);
-    store_row(b, row0 + 22u, c4 * 4u, acc22);
-    store_row(b, row0 + 23u, c4 * 4u, acc23);
-    store_row(b, row0 + 24u, c4 * 4u, acc24);
-    store_row(b, row0 + 25u, c4 * 4u, acc25);
-    store_row(b, row0 + 26u, c4 * 4u, acc26);
-    store_row(b, row0 + 27u, c4 * 4u, acc27);
-    store_row(b, row0 + 28u, c4 * 4u, acc28);
-    store_row(b, row0 + 29u, c4 * 4u, acc29);
-    store_row(b, row0 + 30u, c4 * 4u, acc30);
-    store_row(b, row0 + 31u, c4 * 4u, acc31);
+    store8(b, row0, c4 * 4u, &acc0);
+    store8(b, row0 + 8u, c4 * 4u, &acc1);
+    store8(b, row0 + 16u, c4 * 4u, &acc2);
+    store8(b, row0 + 24u, c4 * 4u, &acc3);
 }
