@@ -25,6 +25,7 @@
 //   2 read_write out    array<T>  contiguous [batch, m, n] from element out_offset
 //   3 uniform    params Params
 // Needs wgpu::Features::SUBGROUP (naga Capabilities::SUBGROUP). Accumulation in f32 whatever T is.
+// The k step (fma32) is in tex_tile.wgsl, which the host prepends to this file.
 
 alias T = f32;
 
@@ -63,29 +64,6 @@ fn store_row(b: u32, row: u32, col0: u32, v: vec4<f32>) {
     }
 }
 
-// One k step of eight accumulator rows: row r of `acc` gains lane r's value of `s` times `bv` (the lane that
-// loaded lhs row r holds it; subgroupBroadcast needs a constant lane, hence the unrolled body).
-fn fma8(s: f32, bv: vec4<f32>, acc: ptr<function, array<vec4<f32>, 8>>) {
-    (*acc)[0] = fma(vec4<f32>(subgroupBroadcast(s, 0u)), bv, (*acc)[0]);
-    (*acc)[1] = fma(vec4<f32>(subgroupBroadcast(s, 1u)), bv, (*acc)[1]);
-    (*acc)[2] = fma(vec4<f32>(subgroupBroadcast(s, 2u)), bv, (*acc)[2]);
-    (*acc)[3] = fma(vec4<f32>(subgroupBroadcast(s, 3u)), bv, (*acc)[3]);
-    (*acc)[4] = fma(vec4<f32>(subgroupBroadcast(s, 4u)), bv, (*acc)[4]);
-    (*acc)[5] = fma(vec4<f32>(subgroupBroadcast(s, 5u)), bv, (*acc)[5]);
-    (*acc)[6] = fma(vec4<f32>(subgroupBroadcast(s, 6u)), bv, (*acc)[6]);
-    (*acc)[7] = fma(vec4<f32>(subgroupBroadcast(s, 7u)), bv, (*acc)[7]);
-}
-
-// One k step of all 32 rows: a0..a3 hold lhs rows lane, lane + 8, lane + 16, lane + 24 at this k.
-fn fma32(a: vec4<f32>, bv: vec4<f32>, acc0: ptr<function, array<vec4<f32>, 8>>,
-         acc1: ptr<function, array<vec4<f32>, 8>>, acc2: ptr<function, array<vec4<f32>, 8>>,
-         acc3: ptr<function, array<vec4<f32>, 8>>) {
-    fma8(a.x, bv, acc0);
-    fma8(a.y, bv, acc1);
-    fma8(a.z, bv, acc2);
-    fma8(a.w, bv, acc3);
-}
-
 // Stores eight accumulator rows starting at row0.
 fn store8(b: u32, row0: u32, col0: u32, acc: ptr<function, array<vec4<f32>, 8>>) {
     for (var r = 0u; r < 8u; r++) {
@@ -121,13 +99,14 @@ fn matmul_tex(
         let a1 = textureLoad(lhs, vec2<u32>(k4, arow + 8u), la, 0);
         let a2 = textureLoad(lhs, vec2<u32>(k4, arow + 16u), la, 0);
         let a3 = textureLoad(lhs, vec2<u32>(k4, arow + 24u), la, 0);
-        // k = 4·k4 + j: component j of each lhs texel, rhs texel row 4·k4 + j. Unrolled: a loop over j
-        // with a dynamic component index measured 12% slower at n = 1024.
+        // k = 4·k4 + j: component j of each lhs texel, rhs texel row 4·k4 + j. Unrolled (fma_k4): a loop
+        // over j with a dynamic component index measured 12% slower at n = 1024.
         let k = 4u * k4;
-        fma32(vec4<f32>(a0.x, a1.x, a2.x, a3.x), textureLoad(rhs, vec2<u32>(c4, k), lb, 0), &acc0, &acc1, &acc2, &acc3);
-        fma32(vec4<f32>(a0.y, a1.y, a2.y, a3.y), textureLoad(rhs, vec2<u32>(c4, k + 1u), lb, 0), &acc0, &acc1, &acc2, &acc3);
-        fma32(vec4<f32>(a0.z, a1.z, a2.z, a3.z), textureLoad(rhs, vec2<u32>(c4, k + 2u), lb, 0), &acc0, &acc1, &acc2, &acc3);
-        fma32(vec4<f32>(a0.w, a1.w, a2.w, a3.w), textureLoad(rhs, vec2<u32>(c4, k + 3u), lb, 0), &acc0, &acc1, &acc2, &acc3);
+        let b0 = textureLoad(rhs, vec2<u32>(c4, k), lb, 0);
+        let b1 = textureLoad(rhs, vec2<u32>(c4, k + 1u), lb, 0);
+        let b2 = textureLoad(rhs, vec2<u32>(c4, k + 2u), lb, 0);
+        let b3 = textureLoad(rhs, vec2<u32>(c4, k + 3u), lb, 0);
+        fma_k4(a0, a1, a2, a3, b0, b1, b2, b3, &acc0, &acc1, &acc2, &acc3);
     }
     store8(b, row0, c4 * 4u, &acc0);
     store8(b, row0 + 8u, c4 * 4u, &acc1);

@@ -190,3 +190,28 @@ fn max_pool2d_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     }
     out2[i] = T(s);
 }
+
+// max_pool2d_backward when the windows tile the input exactly (stride = kernel, no padding, h = oh·kh,
+// w = ow·kw; the host checks): one invocation per window writes the window's kh·kw elements of dx, dy at
+// its first maximum and 0 elsewhere. Every element belongs to exactly one window, so this is the gather
+// above with the window maximum found once instead of once per element. p2.numel counts windows.
+@compute @workgroup_size(WG)
+fn max_pool2d_backward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                             @builtin(local_invocation_index) lid: u32) {
+    let i = index(wid, nwg, lid);
+    if i >= p2.numel {
+        return;
+    }
+    let ox = i % p2.ow;
+    let oy = (i / p2.ow) % p2.oh;
+    let plane = i / (p2.ow * p2.oh);
+    let x_base = plane * p2.h * p2.w;
+    let best = first_max(p2, x_base, oy, ox);
+    let g = dy[p2.dy_off + i];
+    for (var ky = 0u; ky < p2.kh; ky++) {
+        let row = (oy * p2.kh + ky) * p2.w + ox * p2.kw;
+        for (var kx = 0u; kx < p2.kw; kx++) {
+            out2[x_base + row + kx] = select(T(0.0), g, row + kx == best);
+        }
+    }
+}

@@ -123,5 +123,24 @@ fn backward_primitives() -> Vec<Row> {
         )
         .note("ties")
         .forward_only(),
+        // windows that tile the input exactly take the one-invocation-per-window kernel on the GPU
+        row(
+            "max_pool2d_backward",
+            Family::Pool,
+            &[Any, Any],
+            &[&[&[2, 3, 8, 6], &[2, 3, 4, 3]]],
+            |x| grad_of(&x[0].max_pool2d([2, 2], [2, 2], [0, 0])?, &x[1], &x[0]),
+        )
+        .note("windows tile the input")
+        .forward_only(),
+        row(
+            "max_pool2d_backward",
+            Family::Pool,
+            &[Ties, Any],
+            &[&[&[1, 2, 9, 6], &[1, 2, 3, 2]]],
+            |x| grad_of(&x[0].max_pool2d([3, 3], [3, 3], [0, 0])?, &x[1], &x[0]),
+        )
+        .note("windows tile the input, ties")
+        .forward_only(),
     ]
 }

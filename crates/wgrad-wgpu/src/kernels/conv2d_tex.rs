@@ -109,10 +109,10 @@ impl Operand<'_> {
 /// Texture bytes one product stages at once, at most: a larger batch is multiplied in chunks of images,
 /// each chunk's textures returned to the pool before the next is packed. (Staging the whole batch made
 /// one W3 step peak at 2.8x its schedule's live-set bound.)
-const STAGING_BUDGET: usize = 8 << 20;
+pub(crate) const STAGING_BUDGET: usize = 8 << 20;
 
 /// Images `first..first + count` of `x` (its batch on dim 0).
-fn batch_slice(x: &Input, first: usize, count: usize) -> Layout {
+pub(crate) fn batch_slice(x: &Input, first: usize, count: usize) -> Layout {
     let mut shape = x.layout.shape.dims().to_vec();
     shape[0] = count;
     Layout {
@@ -212,9 +212,27 @@ fn product(
     Ok(Some(output))
 }
 
-/// `pass` as a texture product, or `None` when the textures would exceed the limits; inputs in the order
-/// of [`Pass`]'s docs.
+/// `pass` as a texture product ([`super::conv2d_taps`] where it applies, else the unfolded operand
+/// packed), or `None` when the textures would exceed the limits; inputs in the order of [`Pass`]'s docs.
 pub(crate) fn run(
+    rec: &mut Recorder,
+    pass: Pass,
+    p: &Conv2dParams,
+    d: &Dims,
+    [a, b]: [&Input; 2],
+    out: &Meta,
+) -> Result<Option<Buffer>> {
+    if super::conv2d_taps::enabled() {
+        if let Some(y) = super::conv2d_taps::run(rec, pass, p, d, [a, b], out)? {
+            return Ok(Some(y));
+        }
+    }
+    run_unfolded(rec, pass, p, d, [a, b], out)
+}
+
+/// `pass` with the unfolded operand packed into a texture (this module's products), or `None` when the
+/// textures would exceed the limits.
+pub(crate) fn run_unfolded(
     rec: &mut Recorder,
     pass: Pass,
     p: &Conv2dParams,
@@ -288,13 +306,23 @@ fn conv2d_backward_weight(
     let Some(partials) = product(rec, (p, d), &gemm, operands, &partial_meta)? else {
         return Ok(None);
     };
+    sum_over_images(rec, &partials, &partial_meta, out).map(Some)
+}
+
+/// The weight gradient from per-image `partials` (`[n, ..]` of `partial_meta`): their tree sum over dim 0.
+pub(crate) fn sum_over_images(
+    rec: &mut Recorder,
+    partials: &Buffer,
+    partial_meta: &Meta,
+    out: &Meta,
+) -> Result<Buffer> {
     let layout = Layout::contiguous(partial_meta.shape.clone());
     let summed = Input {
-        buffer: &partials,
+        buffer: partials,
         layout: &layout,
         dtype: out.dtype,
     };
-    super::reduce::reduce(rec, ReduceOp::Sum, &[0], summed, out).map(Some)
+    super::reduce::reduce(rec, ReduceOp::Sum, &[0], summed, out)
 }
 
 /// The adjoint in the input, or `None` when the textures would exceed the limits.

@@ -35,7 +35,10 @@ pub static PACK: Family = Family {
 pub static FAMILY: Family = Family {
     shader: Shader {
         name: "matmul_tex",
-        source: include_str!("../../shaders/matmul_tex.wgsl"),
+        source: concat!(
+            include_str!("../../shaders/tex_tile.wgsl"),
+            include_str!("../../shaders/matmul_tex.wgsl")
+        ),
     },
     entries: entries!(FLOATS, &[]; "matmul_tex"),
     features: wgpu::Features::SUBGROUP,
@@ -282,7 +285,6 @@ mod tests {
     use super::super::matmul::{matmul_with, Variant};
     use super::*;
     use crate::kernel_check::{download, input, upload, In};
-    use crate::testing::backend_or_skip;
     use crate::WgpuBackend;
     use wgrad_graph::DType;
 
@@ -320,19 +322,7 @@ mod tests {
 
     /// The adapter, when it runs `matmul_tex` (else a loud skip).
     fn texture_adapter() -> Option<WgpuBackend> {
-        let gpu = backend_or_skip()?;
-        if !supported(gpu.caps()) {
-            let name = &gpu.caps().adapter_name;
-            // CI's lavapipe takes this path for every matmul: there a missing path is a failure
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-            assert!(
-                !(ci && gpu.caps().is_software),
-                "software adapter {name} in CI cannot run matmul_tex (needs 8-lane subgroups)"
-            );
-            eprintln!("skipped: adapter {name} cannot run matmul_tex (hardware GPUs never use it)");
-            return None;
-        }
-        Some(gpu)
+        crate::testing::texture_backend_or_skip()
     }
 
     /// Three products of one shape in one execute share pooled textures (the second pack overwrites a

@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod cast;
 pub mod conv2d;
+pub mod conv2d_taps;
 pub mod conv2d_tex;
 pub mod conv_geometry;
 pub mod elementwise;
@@ -35,7 +36,7 @@ use crate::family::Family;
 
 /// Every family descriptor, for the naga test (the generated elementwise kernels are listed by
 /// [`elementwise::variants`]).
-pub fn families() -> [&'static Family; 15] {
+pub fn families() -> [&'static Family; 17] {
     [
         &attention::FAMILY,
         &cast::FAMILY,
@@ -50,6 +51,8 @@ pub fn families() -> [&'static Family; 15] {
         &matmul_tex::FAMILY,
         &conv2d::FAMILY,
         &conv2d_tex::FAMILY,
+        &conv2d_taps::PACK,
+        &conv2d_taps::FAMILY,
         &pool::FAMILY,
         &softmax::FAMILY,
     ]

@@ -18,7 +18,8 @@ pub static FAMILY: Family = Family {
         source: include_str!("../../shaders/pool.wgsl"),
     },
     entries: entries!(FLOATS, WG64;
-        "max_pool2d" "max_pool2d_backward" "avg_pool2d" "avg_pool2d_backward"
+        "max_pool2d" "max_pool2d_backward" "max_pool2d_backward_tiled" "avg_pool2d"
+        "avg_pool2d_backward"
     ),
     features: wgpu::Features::empty(),
     checked: false,
@@ -56,17 +57,28 @@ fn contiguous(op: &'static str, x: &Input) -> Result<()> {
     Ok(())
 }
 
-/// One launch: `numel` invocations, params in the header's order.
+/// One launch of entry `op`, one invocation per output element, params in the header's order.
 fn launch(
     rec: &mut Recorder,
     op: &'static str,
     p: &Pool2dParams,
-    [h, w, oh, ow]: [usize; 4],
+    g: [usize; 4],
     inputs: &[Input],
     out: &Meta,
 ) -> Result<Buffer> {
+    launch_entry(rec, (op, op), p, g, inputs, (out, out.numel()))
+}
+
+/// One launch of `entry` for `op` with `numel` invocations.
+fn launch_entry(
+    rec: &mut Recorder,
+    (op, entry): (&'static str, &'static str),
+    p: &Pool2dParams,
+    [h, w, oh, ow]: [usize; 4],
+    inputs: &[Input],
+    (out, numel): (&Meta, usize),
+) -> Result<Buffer> {
     let output = rec.output(out)?;
-    let numel = out.numel();
     if numel == 0 {
         return Ok(output);
     }
@@ -94,7 +106,7 @@ fn launch(
         rec,
         Launch {
             op,
-            entry: op,
+            entry,
             dtype: out.dtype,
             bindings: &Bind::io(&buffers, &output),
             params: &params,
@@ -138,6 +150,16 @@ pub fn max_pool2d_backward(
         ));
     }
     let g = geometry(OP, p, &x.shape().0, &dy.shape().0)?;
+    let [h, w, oh, ow] = g;
+    let tiles = p.stride == p.kernel
+        && p.padding == [0, 0]
+        && h == oh * p.kernel[0]
+        && w == ow * p.kernel[1];
+    if tiles {
+        let windows = dy.shape().numel();
+        let entry = "max_pool2d_backward_tiled";
+        return launch_entry(rec, (OP, entry), p, g, &[x, dy], (out, windows));
+    }
     launch(rec, OP, p, g, &[x, dy], out)
 }
 
