@@ -17,6 +17,7 @@
 //! reference at n = 256 for scale.
 //!
 //! Options (environment): `WGRAD_BENCH_QUICK=1` for a short run (fewer repetitions, W1 up to n = 1024);
+//! `WGRAD_BENCH_REPS=n` for exactly n timed repetitions of every case (to sample with a profiler);
 //! `WGRAD_BACKEND` / `WGRAD_ADAPTER` choose the adapter (see wgrad-wgpu); `WGRAD_PROFILE=1` prints the
 //! wall time per kernel after each case (kernels then run one by one: the rates are not comparable).
 //! Arguments that do not start with `-` filter cases by substring: `cargo bench --bench workloads -- w1 w4`.
@@ -368,10 +369,21 @@ fn main() -> Result<()> {
     );
     println!("rate at the best time (median in parentheses)\n");
 
-    let policy = |reps: usize, secs: u64| Policy {
-        warmup: 1,
-        reps: if quick { reps.min(3) } else { reps },
-        budget: Duration::from_secs(if quick { secs.min(2) } else { secs }),
+    // WGRAD_BENCH_REPS=n: exactly n timed repetitions of every case (for profilers such as perf)
+    let fixed: Option<usize> = std::env::var("WGRAD_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let policy = |reps: usize, secs: u64| match fixed {
+        Some(n) => Policy {
+            warmup: 1,
+            reps: n.max(2),
+            budget: Duration::MAX,
+        },
+        None => Policy {
+            warmup: 1,
+            reps: if quick { reps.min(3) } else { reps },
+            budget: Duration::from_secs(if quick { secs.min(2) } else { secs }),
+        },
     };
     if want("w1") {
         // a real GPU also runs 4096 (the size the targets are stated at), and f16 where it has it
