@@ -23,7 +23,8 @@ impl Kernel {
             Kernel::Default => String::new(),
             Kernel::Matmul(v) => format!("[{}]", v.entry()),
             Kernel::Conv2d(conv2d::Path::Direct) => "[conv2d_direct]".to_string(),
-            Kernel::Conv2d(conv2d::Path::Texture) => "[conv2d_texture]".to_string(),
+            Kernel::Conv2d(conv2d::Path::Unfolded) => "[conv2d_unfolded]".to_string(),
+            Kernel::Conv2d(conv2d::Path::Taps) => "[conv2d_taps]".to_string(),
             Kernel::Reduce(reduce::Path::Group) => "[reduce_group]".to_string(),
             Kernel::Reduce(reduce::Path::Thread) => "[reduce_thread]".to_string(),
         }
@@ -104,7 +105,8 @@ pub fn kernels(family: crate::common::table::Family) -> Vec<Kernel> {
         Family::Conv2d(p) => {
             let mut paths = vec![Kernel::Conv2d(conv2d::Path::Direct)];
             if conv2d_tex::applies(caps, &p) {
-                paths.push(Kernel::Conv2d(conv2d::Path::Texture));
+                paths.push(Kernel::Conv2d(conv2d::Path::Unfolded));
+                paths.push(Kernel::Conv2d(conv2d::Path::Taps));
             }
             paths
         }

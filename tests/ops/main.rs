@@ -5,7 +5,7 @@
 //! - `gpu`: wgpu against the CPU in f32, forward and input gradients of Σ out·w (`exp::gpu::[3, 5]`); for
 //!   elementwise, reduce and copy rows also on strided inputs (`exp::gpu::[17, 3]::transposed`, `::sliced`,
 //!   `::broadcast`); matmul rows on every kernel the adapter runs (`matmul::gpu[matmul_tiled]::[3, 5]x[5, 4]`)
-//!   and conv2d rows on both paths (`gpu[conv2d_direct]`, `gpu[conv2d_texture]`);
+//!   and conv2d rows on every path (`gpu[conv2d_direct]`, `gpu[conv2d_unfolded]`, `gpu[conv2d_taps]`);
 //! - `gpu_f64`: with SHADER_F64, what a GPU computes exactly in f64 matches the CPU and everything else is
 //!   refused with `Error::Unsupported` (without SHADER_F64, the error names it);
 //! - `gpu_f16`: f16 kernels against the CPU in f16 (without SHADER_F16, the error names it);

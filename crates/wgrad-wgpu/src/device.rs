@@ -70,7 +70,7 @@ pub struct Options {
     /// Run every matmul with this kernel instead of the automatic pick (tests and benchmarks compare them);
     /// device creation fails when the adapter cannot run it (see [`crate::kernels::matmul::available`]).
     pub matmul: Option<MatmulVariant>,
-    /// Run every convolution that can take this path on it (the texture path needs `groups = 1`; other
+    /// Run every convolution that can take this path on it (the texture paths need `groups = 1`; other
     /// convolutions stay direct); device creation fails when the adapter cannot run `matmul_tex`.
     pub conv2d: Option<Conv2dPath>,
     /// Run every reduction that can take this path on it (argmax/argmin over more than 1,024 elements stay
@@ -345,8 +345,9 @@ fn check_forced(caps: &Caps) -> Result<()> {
             return Err(refuse("matmul", v.entry()));
         }
     }
-    if caps.conv2d == Some(Conv2dPath::Texture) && !crate::kernels::matmul_tex::supported(caps) {
-        return Err(refuse("conv2d", "the texture path"));
+    let textures = matches!(caps.conv2d, Some(Conv2dPath::Unfolded | Conv2dPath::Taps));
+    if textures && !crate::kernels::matmul_tex::supported(caps) {
+        return Err(refuse("conv2d", "the texture paths"));
     }
     Ok(())
 }

@@ -159,14 +159,16 @@ fn options_force_the_matmul_kernel_and_conv2d_path() {
     let direct = WgpuBackend::with_options(&opts).expect("every adapter runs the direct path");
     let plain = wgrad_graph::Conv2dParams::default();
     assert_eq!(conv2d::pick(direct.caps(), &plain), conv2d::Path::Direct);
-    let opts = Options {
-        conv2d: Some(conv2d::Path::Texture),
-        ..Default::default()
-    };
-    if let Ok(texture) = WgpuBackend::with_options(&opts) {
-        assert_eq!(conv2d::pick(texture.caps(), &plain), conv2d::Path::Texture);
-        // grouped convolutions cannot take the texture path
-        assert_eq!(conv2d::pick(texture.caps(), &grouped), conv2d::Path::Direct);
+    for path in [conv2d::Path::Unfolded, conv2d::Path::Taps] {
+        let opts = Options {
+            conv2d: Some(path),
+            ..Default::default()
+        };
+        if let Ok(texture) = WgpuBackend::with_options(&opts) {
+            assert_eq!(conv2d::pick(texture.caps(), &plain), path);
+            // grouped convolutions cannot take the texture paths
+            assert_eq!(conv2d::pick(texture.caps(), &grouped), conv2d::Path::Direct);
+        }
     }
 }
 

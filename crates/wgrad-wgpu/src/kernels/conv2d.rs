@@ -35,26 +35,35 @@ pub const WG: u32 = 64;
 /// Which kernels compute a convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Path {
+    /// One invocation per output element (`conv2d.wgsl`): every adapter, every `groups`.
     Direct,
-    Texture,
+    /// Texture products with the unfolded operand packed first ([`super::conv2d_tex`]).
+    Unfolded,
+    /// Texture products reading the taps from a channels-last copy ([`super::conv2d_taps`]), and
+    /// [`Path::Unfolded`] for the passes it declines.
+    Taps,
 }
 
-/// The texture path where it applies (see [`super::conv2d_tex::applies`]), else the direct kernels; a path
-/// forced by [`crate::Options::conv2d`] wins where it applies.
-pub fn pick(caps: &crate::Caps, p: &Conv2dParams) -> Path {
-    if caps.conv2d == Some(Path::Direct) {
-        return Path::Direct;
+impl Path {
+    fn textures(self) -> bool {
+        matches!(self, Path::Unfolded | Path::Taps)
     }
-    if super::conv2d_tex::applies(caps, p) {
-        Path::Texture
-    } else {
-        Path::Direct
+}
+
+/// [`Path::Taps`] where the texture products apply (see [`super::conv2d_tex::applies`]), else the direct
+/// kernels; a path forced by [`crate::Options::conv2d`] wins where it applies.
+pub fn pick(caps: &crate::Caps, p: &Conv2dParams) -> Path {
+    match caps.conv2d {
+        Some(Path::Direct) => Path::Direct,
+        _ if !super::conv2d_tex::applies(caps, p) => Path::Direct,
+        Some(forced) => forced,
+        None => Path::Taps,
     }
 }
 
 /// `Unsupported` when `path` cannot run here.
 fn check_path(rec: &Recorder, op: &'static str, path: Path, p: &Conv2dParams) -> Result<()> {
-    if path == Path::Texture && !super::conv2d_tex::applies(rec.caps(), p) {
+    if path.textures() && !super::conv2d_tex::applies(rec.caps(), p) {
         return Err(Error::Unsupported {
             backend: "wgpu",
             op,
@@ -226,8 +235,13 @@ pub fn run(
     let [xs, ws, ys] = pass.shapes(&a.shape().0, &b.shape().0, &out.shape.0);
     let d = Dims::new(op, p, xs, ws, ys)?;
     check_path(rec, op, path, p)?;
-    if path == Path::Texture && out.numel() > 0 {
-        if let Some(y) = super::conv2d_tex::run(rec, pass, p, &d, [&a, &b], out)? {
+    if path.textures() && out.numel() > 0 {
+        let inputs = [&a, &b];
+        let y = match path {
+            Path::Taps => super::conv2d_tex::run(rec, pass, p, &d, inputs, out)?,
+            _ => super::conv2d_tex::run_unfolded(rec, pass, p, &d, inputs, out)?,
+        };
+        if let Some(y) = y {
             return Ok(y);
         }
     }

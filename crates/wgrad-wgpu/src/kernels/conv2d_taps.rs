@@ -442,13 +442,6 @@ fn launch(
     )
 }
 
-/// Whether convolutions take this path where it applies: yes unless `WGRAD_CONV_TAPS=0` (for measuring
-/// against [`super::conv2d_tex`], and as a way around a driver fault).
-pub fn enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("WGRAD_CONV_TAPS").map_or(true, |v| v != "0"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,7 +36,7 @@ pub static FAMILY: Family = Family {
     checked: false,
 };
 
-/// Whether this adapter and these params take the texture path.
+/// Whether this adapter and these params take the texture paths (unfolded or taps).
 pub fn applies(caps: &crate::Caps, p: &Conv2dParams) -> bool {
     supported(caps) && p.groups == 1
 }
@@ -222,10 +222,8 @@ pub(crate) fn run(
     [a, b]: [&Input; 2],
     out: &Meta,
 ) -> Result<Option<Buffer>> {
-    if super::conv2d_taps::enabled() {
-        if let Some(y) = super::conv2d_taps::run(rec, pass, p, d, [a, b], out)? {
-            return Ok(Some(y));
-        }
+    if let Some(y) = super::conv2d_taps::run(rec, pass, p, d, [a, b], out)? {
+        return Ok(Some(y));
     }
     run_unfolded(rec, pass, p, d, [a, b], out)
 }
