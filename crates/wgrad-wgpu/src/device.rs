@@ -38,6 +38,12 @@ pub struct Caps {
     /// The limits actually granted.
     pub limits: wgpu::Limits,
     pub adapter_name: String,
+    /// Name, driver and backend in one string: the adapter's key in the autotune cache.
+    pub adapter_key: String,
+    /// Whether kernel choices are timed ([`crate::autotune`]; [`Options::autotune`]).
+    pub autotune: bool,
+    /// Where the autotuner keeps its decisions (`None`: in memory only).
+    pub autotune_cache: Option<std::path::PathBuf>,
     /// The matmul kernel forced by [`Options::matmul`] (`None`: [`crate::kernels::matmul::pick`] chooses).
     pub matmul: Option<MatmulVariant>,
     /// The convolution path forced by [`Options::conv2d`] (`None`: [`crate::kernels::conv2d::pick`] chooses).
@@ -80,6 +86,12 @@ pub struct Options {
     /// G suffix; unset: no cap, cached buffers unused for a while are freed anyway, see
     /// [`crate::free_list`]).
     pub pool_max: Option<u64>,
+    /// Time the kernels that can compute a matmul or convolution once per shape class and keep the
+    /// fastest, cached on disk ([`crate::autotune`]; default: `WGRAD_AUTOTUNE`, else off). A forced
+    /// [`Options::matmul`] or [`Options::conv2d`] wins over it.
+    pub autotune: Option<bool>,
+    /// The autotune cache file (default: [`crate::autotune::default_file`]).
+    pub autotune_cache: Option<std::path::PathBuf>,
 }
 
 /// The pool cap: `opts.pool_max`, else `WGRAD_POOL_MAX`.
@@ -281,6 +293,18 @@ impl Gpu {
             coop_f16: coop_f16 && granted.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX),
             limits: device.limits(),
             adapter_name: info.name.clone(),
+            adapter_key: format!(
+                "{} | {} {} | {:?}",
+                info.name, info.driver, info.driver_info, info.backend
+            ),
+            autotune: opts
+                .autotune
+                .or_else(crate::autotune::from_env)
+                .unwrap_or(false),
+            autotune_cache: opts
+                .autotune_cache
+                .clone()
+                .or_else(crate::autotune::default_file),
             matmul: opts.matmul,
             conv2d: opts.conv2d,
             reduce: opts.reduce,

@@ -120,6 +120,8 @@ pub struct Engine {
     pub queue_lock: Mutex<()>,
     /// The device error flag (see the module docs): [`ERROR_FLAG_WORDS`] u32, zero when no error.
     pub error_flag: wgpu::Buffer,
+    /// Kernel choices timed and cached, when [`crate::Caps::autotune`] is on.
+    pub tuner: Option<crate::autotune::Tuner>,
 }
 
 impl Engine {
@@ -142,6 +144,9 @@ impl Engine {
             mapped_at_creation: false,
         });
         let textures = TexturePool::new(gpu.device.clone(), usage.clone(), epoch.clone());
+        let tuner = gpu.caps.autotune.then(|| {
+            crate::autotune::Tuner::open(&gpu.caps.adapter_key, gpu.caps.autotune_cache.clone())
+        });
         Arc::new(Engine {
             gpu,
             pool,
@@ -152,6 +157,7 @@ impl Engine {
             epoch,
             queue_lock: Mutex::new(()),
             error_flag,
+            tuner,
         })
     }
 
@@ -270,6 +276,31 @@ impl Recorder {
 
     pub fn caps(&self) -> &Caps {
         &self.engine.gpu.caps
+    }
+
+    /// The engine this recorder records for.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Wall seconds of the best of three runs of `record` alone on this engine (the first compiles
+    /// pipelines and fills pools): each run records into its own [`Recorder`], submits and waits. The
+    /// autotuner's clock.
+    pub fn time_alone(&self, record: impl Fn(&mut Recorder) -> Result<()>) -> Result<f64> {
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let start = std::time::Instant::now();
+            let mut rec = Recorder::new(self.engine.clone());
+            record(&mut rec)?;
+            rec.finish()?;
+            let _ = self
+                .engine
+                .gpu
+                .device
+                .poll(wgpu::PollType::wait_indefinitely());
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        Ok(best)
     }
 
     /// A fresh pooled buffer big enough for `meta`; `LimitExceeded` above max_storage_buffer_binding_size.

@@ -11,6 +11,7 @@
 // `variants()` returns the tuple type agreed in ENGINE_API.md; a named alias would not change the contract.
 #![allow(clippy::type_complexity)]
 
+pub mod autotune;
 pub mod backend;
 pub mod device;
 pub mod dispatch;

@@ -214,3 +214,60 @@ fn name_lists_backend_adapter_and_type() {
         );
     }
 }
+
+/// With autotuning on, the first matmul and convolution of a shape class time their candidates and write
+/// the decision to the cache file; a second backend on the same file answers from it (the file does not
+/// change); the tuned results equal the untuned backend's.
+#[test]
+fn autotune_decides_once_and_remembers() {
+    let Some(plain) = backend_or_skip() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("wgrad-autotune-test-{}", std::process::id()));
+    let file = dir.join("autotune.tsv");
+    let _ = std::fs::remove_dir_all(&dir);
+    let opts = Options {
+        autotune: Some(true),
+        autotune_cache: Some(file.clone()),
+        ..Default::default()
+    };
+    let p = wgrad_graph::Conv2dParams {
+        padding: [1, 1],
+        ..Default::default()
+    };
+    let cases = [
+        (Op::Matmul, vec![vec![2, 33, 70], vec![2, 70, 45]]),
+        (Op::Conv2d(p), vec![vec![3, 5, 9, 7], vec![6, 5, 3, 3]]),
+    ];
+    let run_all = |b: &WgpuBackend| -> Vec<Vec<f64>> {
+        cases
+            .iter()
+            .map(|(op, shapes)| {
+                let ins: Vec<(&[usize], Vec<f64>)> = shapes
+                    .iter()
+                    .map(|s| (&s[..], ramp(s.iter().product())))
+                    .collect();
+                run(b, op, &ins, DType::F32).expect("runs")
+            })
+            .collect()
+    };
+    let want = run_all(&plain);
+    let tuned = WgpuBackend::with_options(&opts).expect("autotuning needs nothing of the adapter");
+    assert!(tuned.caps().autotune);
+    let got = run_all(&tuned);
+    for (g, w) in got.iter().zip(&want) {
+        for (a, b) in g.iter().zip(w) {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+    let text = std::fs::read_to_string(&file).expect("the cache file is written");
+    assert!(text.contains("\tmatmul\tF32 b2 m64 n64 k128\t"), "{text}");
+    if conv2d::pick(plain.caps(), &p) == conv2d::Path::Taps {
+        // two texture paths to choose from (software adapters): a decision per pass that ran
+        assert!(text.contains("\tconv2d\tconv2d F32 n4 [5, 9, 7]"), "{text}");
+    }
+    let again = WgpuBackend::with_options(&opts).expect("backend");
+    run_all(&again);
+    assert_eq!(std::fs::read_to_string(&file).expect("still there"), text);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -144,6 +144,20 @@ pub fn pick(caps: &crate::Caps) -> Variant {
     }
 }
 
+/// [`pick`] for one product `[m, k] x [k, n]`: where the adapter takes `matmul_tex`, a product with m, n
+/// or k of at most 16 takes `matmul_sg` instead, since packing both operands into textures costs more
+/// than the product saves there (lavapipe, W2's 10-class layer and its gradients: 126-145 µs against
+/// 177-211 µs; the autotuner's measurements, BENCHMARKS.md).
+pub fn pick_for(caps: &crate::Caps, [m, n, k]: [usize; 3]) -> Variant {
+    let v = pick(caps);
+    let small = m.min(n).min(k) <= 16;
+    if v == Variant::Texture && caps.matmul.is_none() && small && available(caps, Variant::Subgroup)
+    {
+        return Variant::Subgroup;
+    }
+    v
+}
+
 /// Errors unless `x` has rank `rank`.
 pub(crate) fn expect_rank(op: &'static str, what: &str, x: &Input, rank: usize) -> Result<()> {
     if x.shape().rank() != rank {
@@ -155,12 +169,13 @@ pub(crate) fn expect_rank(op: &'static str, what: &str, x: &Input, rank: usize) 
     Ok(())
 }
 
-/// Batched matmul with the kernel [`pick`] chooses for this adapter.
+/// Batched matmul with the kernel [`pick_for`] chooses for this adapter and shape.
 ///
 /// # Shapes
 /// `lhs [b, m, k]`, `rhs [b, k, n]` (any strides) → `out [b, m, n]` contiguous.
 pub fn matmul(rec: &mut Recorder, lhs: Input, rhs: Input, out: &Meta) -> Result<Buffer> {
-    let variant = pick(rec.caps());
+    let (l, r) = (lhs.shape().dims(), rhs.shape().dims());
+    let variant = pick_for(rec.caps(), [l[1], r[2], l[2]]);
     matmul_with(rec, variant, lhs, rhs, out)
 }
 

@@ -19,6 +19,7 @@ pub mod reduce;
 pub mod router;
 pub mod softmax;
 pub mod strided;
+pub mod tuned;
 
 pub use crate::dispatch::{word, words};
 

@@ -7,9 +7,8 @@ use wgrad_graph::{
     RandomDist, ReduceOp, Result, UnaryOp,
 };
 
-use super::{
-    attention, cast, conv2d, elementwise, index, matmul, movement, pool, random, reduce, softmax,
-};
+use super::conv_geometry::Pass;
+use super::{attention, cast, elementwise, index, movement, pool, random, reduce, softmax, tuned};
 use crate::engine::Recorder;
 
 /// The `Kernels` impl `run_schedule` drives.
@@ -62,10 +61,10 @@ impl Kernels for GpuKernels {
         index::scatter_add(&mut self.rec, axis, index, src, out)
     }
     fn matmul(&mut self, lhs: Input, rhs: Input, out: &Meta) -> Result<Buffer> {
-        matmul::matmul(&mut self.rec, lhs, rhs, out)
+        tuned::matmul(&mut self.rec, lhs, rhs, out)
     }
     fn conv2d(&mut self, p: &Conv2dParams, x: Input, w: Input, out: &Meta) -> Result<Buffer> {
-        conv2d::conv2d(&mut self.rec, p, x, w, out)
+        tuned::conv2d(&mut self.rec, Pass::Forward, p, [x, w], out)
     }
     fn conv2d_backward_input(
         &mut self,
@@ -74,7 +73,7 @@ impl Kernels for GpuKernels {
         w: Input,
         out: &Meta,
     ) -> Result<Buffer> {
-        conv2d::conv2d_backward_input(&mut self.rec, p, dy, w, out)
+        tuned::conv2d(&mut self.rec, Pass::BackwardInput, p, [dy, w], out)
     }
     fn conv2d_backward_weight(
         &mut self,
@@ -83,7 +82,7 @@ impl Kernels for GpuKernels {
         dy: Input,
         out: &Meta,
     ) -> Result<Buffer> {
-        conv2d::conv2d_backward_weight(&mut self.rec, p, x, dy, out)
+        tuned::conv2d(&mut self.rec, Pass::BackwardWeight, p, [x, dy], out)
     }
     fn max_pool2d(&mut self, p: &Pool2dParams, x: Input, out: &Meta) -> Result<Buffer> {
         pool::max_pool2d(&mut self.rec, p, x, out)

@@ -1,0 +1,152 @@
+//! Matmul and convolution with the kernel the autotuner picks ([`crate::autotune`]), or the automatic pick
+//! when autotuning is off or a kernel is forced: what [`super::router::GpuKernels`] calls.
+//!
+//! Candidates are timed alone on fresh operands of the same shapes (contiguous; their values do not matter
+//! to the speed), so timing never touches the tensors being computed. Shape classes: a matmul's batch, m,
+//! n and k rounded up to powers of two, and its dtype; a convolution's pass, dtype and whole geometry with
+//! the batch rounded up to a power of two.
+
+use wgrad_graph::{Buffer, Conv2dParams, DType, Input, Layout, Meta, Result};
+
+use super::conv2d::{self, Path};
+use super::conv_geometry::Pass;
+use super::matmul::{self, Variant};
+use crate::autotune::Candidate;
+use crate::engine::Recorder;
+
+impl Candidate for Variant {
+    fn label(self) -> &'static str {
+        self.entry()
+    }
+}
+
+impl Candidate for Path {
+    fn label(self) -> &'static str {
+        match self {
+            Path::Direct => "direct",
+            Path::Unfolded => "unfolded",
+            Path::Taps => "taps",
+        }
+    }
+}
+
+/// [`matmul::matmul_with`] on the tuned or picked kernel.
+///
+/// # Shapes
+/// `lhs [b, m, k]`, `rhs [b, k, n]` (any strides) → `out [b, m, n]` contiguous.
+pub fn matmul(rec: &mut Recorder, lhs: Input, rhs: Input, out: &Meta) -> Result<Buffer> {
+    let caps = rec.caps();
+    let [b, m, k] = dims3(lhs.shape().dims());
+    let n = out.shape.dims()[2];
+    let picked = matmul::pick_for(caps, [m, n, k]);
+    let candidates: Vec<Variant> = if caps.is_software {
+        vec![picked, Variant::Texture, Variant::Subgroup]
+    } else {
+        vec![picked, Variant::Subgroup, Variant::RegisterBlocked]
+    };
+    let candidates = distinct(candidates, |&v| matmul::available(caps, v));
+    let variant = match (&rec.engine().tuner, caps.matmul) {
+        (Some(tuner), None) => {
+            let class = format!(
+                "{:?} b{} m{} n{} k{}",
+                out.dtype,
+                p2(b),
+                p2(m),
+                p2(n),
+                p2(k)
+            );
+            let shapes = [vec![b, m, k], vec![b, k, n]];
+            tuner.choose("matmul", &class, &candidates, |v| {
+                rec.time_alone(|r| {
+                    with_operands(r, &shapes, out.dtype, |r, [a, c]| {
+                        matmul::matmul_with(r, v, a, c, out).map(drop)
+                    })
+                })
+            })?
+        }
+        _ => picked,
+    };
+    matmul::matmul_with(rec, variant, lhs, rhs, out)
+}
+
+/// [`conv2d::run`] of `pass` on the tuned or picked path; inputs in the order of [`Pass`]'s docs.
+pub fn conv2d(
+    rec: &mut Recorder,
+    pass: Pass,
+    p: &Conv2dParams,
+    [a, b]: [Input; 2],
+    out: &Meta,
+) -> Result<Buffer> {
+    let caps = rec.caps();
+    let picked = conv2d::pick(caps, p);
+    // On software adapters the direct kernels are 50-100x slower than the texture paths (BENCHMARKS.md):
+    // never worth timing where those apply.
+    let candidates = match picked {
+        Path::Taps => vec![Path::Taps, Path::Unfolded],
+        other => vec![other],
+    };
+    let path = match (&rec.engine().tuner, caps.conv2d) {
+        (Some(tuner), None) if candidates.len() > 1 => {
+            let class = format!(
+                "{} {:?} n{} {:?} {:?} s{:?} p{:?} d{:?} g{}",
+                pass.op(),
+                out.dtype,
+                p2(a.shape().dims()[0]),
+                &a.shape().dims()[1..],
+                b.shape().dims(),
+                p.stride,
+                p.padding,
+                p.dilation,
+                p.groups
+            );
+            let shapes = [a.shape().dims().to_vec(), b.shape().dims().to_vec()];
+            tuner.choose("conv2d", &class, &candidates, |path| {
+                rec.time_alone(|r| {
+                    with_operands(r, &shapes, out.dtype, |r, [x, y]| {
+                        conv2d::run(r, pass, path, p, [x, y], out).map(drop)
+                    })
+                })
+            })?
+        }
+        _ => picked,
+    };
+    conv2d::run(rec, pass, path, p, [a, b], out)
+}
+
+/// `f` on two fresh contiguous operands of `shapes` (their contents are whatever the pool holds).
+fn with_operands(
+    rec: &mut Recorder,
+    shapes: &[Vec<usize>; 2],
+    dtype: DType,
+    f: impl FnOnce(&mut Recorder, [Input; 2]) -> Result<()>,
+) -> Result<()> {
+    let metas = shapes.clone().map(|s| Meta::new(s, dtype));
+    let buffers = [rec.output(&metas[0])?, rec.output(&metas[1])?];
+    let layouts = metas.map(|m| Layout::contiguous(m.shape));
+    let inputs = [0, 1].map(|i| Input {
+        buffer: &buffers[i],
+        layout: &layouts[i],
+        dtype,
+    });
+    f(rec, inputs)
+}
+
+/// `items` without repeats (first occurrence kept) and without those `keep` rejects.
+fn distinct<T: PartialEq>(items: Vec<T>, keep: impl Fn(&T) -> bool) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for x in items {
+        if keep(&x) && !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
+}
+
+fn dims3(d: &[usize]) -> [usize; 3] {
+    [d[0], d[1], d[2]]
+}
+
+/// `x` rounded up to a power of two (the shape classes' buckets).
+fn p2(x: usize) -> usize {
+    x.max(1).next_power_of_two()
+}
