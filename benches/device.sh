@@ -9,7 +9,8 @@
 # `run` takes about 6 minutes on an H200 (each part has its own timeout; the total stays under 8):
 # adapter facts, W1-W4 + launch overhead + memory (benches/workloads.rs, W1 up to 4096 in f32 and f16),
 # the attention benchmark, Burn's wgpu backend on the same workloads (../shared/peers/burn, built once
-# here; PEER=0 skips it), then the GPU tests: the op table's GPU trials and wgrad-wgpu's tests.
+# here; PEER=0 skips it), W2 and W3 again with the autotuner on (its decisions in $OUT/autotune.tsv), then
+# the GPU tests: the op table's GPU trials and wgrad-wgpu's tests.
 # With the device tool: run(command="benches/device.sh run", carry=[".device", ".gl"], timeout_s=540).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,6 +83,9 @@ run() {
     if [ -x .device/peer-burn ]; then
       for w in matmul mlp cnn; do part 60 .device/peer-burn wgpu "$w"; done
     fi
+    # the autotuner's choices on this card (its timings land in $OUT/autotune.tsv)
+    WGRAD_AUTOTUNE=1 WGRAD_AUTOTUNE_CACHE="$out/autotune.tsv" WGRAD_BENCH_QUICK=1 \
+      part 90 .device/workloads w2 w3
     part 120 .device/ops gpu --test-threads 4
     for t in .device/naga_validate .device/backend .device/device_errors .device/wgrad_wgpu \
       .device/edge_values .device/long_axes .device/memory; do
