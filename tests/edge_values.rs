@@ -394,6 +394,18 @@ fn zero_size_dims_work_like_pytorch() {
             .expect("builds");
         assert_eq!(y.dims(), [0, 2, 3, 3]);
         assert_eq!(vals(Ok(y)).len(), 0);
+        // an empty batch contributes nothing to the weight gradient (3 channels: every texture path)
+        let x = Tensor::ones([0, 3, 5, 5], DType::F32, &dev);
+        let w = Tensor::ones([2, 3, 3, 3], DType::F32, &dev)
+            .with_grad()
+            .expect("leaf");
+        let p = wgrad::Conv2dParams::default();
+        let s = x
+            .conv2d(&w, None, p)
+            .and_then(|y| y.sum_all())
+            .expect("builds");
+        s.backward().expect("backward");
+        assert_eq!(vals(Ok(w.grad().expect("grad"))), vec![0.0; 54]);
         let labels = Tensor::from_vec(Vec::<i32>::new(), [0], &dev).expect("empty labels");
         let loss = wgrad::nn::cross_entropy(&empty, &labels).and_then(|l| l.item());
         assert!(loss.expect("runs").is_nan(), "mean over an empty batch");

@@ -243,7 +243,8 @@ fn run_with(
         return Ok(None);
     };
     let [n, c_in, _, _, c_out, ..] = d.0;
-    let batch = Batch { n, budget };
+    let layers = rec.caps().limits.max_texture_array_layers as usize;
+    let batch = Batch { n, budget, layers };
     match pass {
         Pass::Forward => forward(rec, &walk, batch, (a, b), (c_out, false), out),
         Pass::BackwardInput => forward(rec, &walk, batch, (a, b), (c_in, true), out),
@@ -256,17 +257,20 @@ fn run_with(
 struct Batch {
     n: usize,
     budget: usize,
+    /// Most images one chunk may hold: one texture layer each.
+    layers: usize,
 }
 
 impl Batch {
     /// `(first, count)` of each chunk: as many images as stage at most `budget` bytes of the per-image
-    /// textures `per_image`.
+    /// textures `per_image`, and at most `layers`.
     fn chunks(self, per_image: &[TextureSize]) -> impl Iterator<Item = (usize, usize)> {
         let bytes: usize = per_image
             .iter()
             .map(|s| s.width as usize * s.height as usize * 16)
             .sum();
-        let step = (self.budget / bytes.max(1)).clamp(1, self.n.max(1));
+        let most = self.n.min(self.layers).max(1);
+        let step = (self.budget / bytes.max(1)).clamp(1, most);
         let n = self.n;
         (0..n)
             .step_by(step)
@@ -454,6 +458,24 @@ mod tests {
     use super::*;
     use crate::kernel_check::{download, input, upload, In};
     use crate::testing::texture_backend_or_skip;
+
+    #[test]
+    fn chunks_respect_budget_and_layers() {
+        let layer = TextureSize {
+            width: 4,
+            height: 16,
+            layers: 1,
+        }; // 1 KiB
+        let chunks = |n, budget, layers| {
+            let b = Batch { n, budget, layers };
+            b.chunks(&[layer, layer]).collect::<Vec<_>>()
+        };
+        assert_eq!(chunks(5, 1 << 20, 2), [(0, 2), (2, 2), (4, 1)]);
+        assert_eq!(chunks(5, 4096, 2048), [(0, 2), (2, 2), (4, 1)]);
+        assert_eq!(chunks(3, 1, 2048), [(0, 1), (1, 1), (2, 1)]);
+        assert_eq!(chunks(3, 1 << 20, 2048), [(0, 3)]);
+        assert!(chunks(0, 1 << 20, 2048).is_empty());
+    }
 
     /// Every pass on this path, one image per chunk, against the unfolded products of
     /// [`super::super::conv2d_tex`] (whose values the op table checks against the CPU reference, as it
