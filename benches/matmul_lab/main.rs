@@ -6,8 +6,10 @@
 //!   r32float and rgba32float textures) in a loop of 4096 loads per invocation;
 //! - `-- variants`: the library's kernels (`matmul_with`) at n = 256, 512, 1024, result read back;
 //! - `-- mm` (env `LAB_CFGS="4,1 8,1"`): `matmul_sg` generalised to (8·ra) x (32·cb) subgroup tiles;
-//! - `-- tex`: prototype with both operands staged in rgba32float textures (raw wgpu on the backend's
-//!   device; kernel time only, operands written once).
+//! - `-- tex` (env `LAB_TEX="4,1 2,2"`): prototype with both operands staged in rgba32float textures and
+//!   a (8·ra) x (32·cb) subgroup tile (raw wgpu on the backend's device; kernel time only, operands
+//!   written once);
+//! - `-- w2`: W2's five large products on `matmul_tex`, packs included.
 //!
 //! On Mesa 22.3 llvmpipe every storage-buffer and workgroup-memory load runs lane by lane, while uniform
 //! buffers, private arrays and textures are gathered with SIMD; see BENCHMARKS.md for the numbers.
@@ -127,8 +129,69 @@ fn variants(gpu: &WgpuBackend, n: usize) {
     }
 }
 
+/// W2's five large products on `matmul_tex` (packs included, no read back): the forward layers `x·Wᵀ`
+/// (transposed rhs), the weight gradients `gᵀ·x` (transposed lhs) and an input gradient `g·W`.
+fn w2_shapes(gpu: &WgpuBackend) {
+    use wgrad::graph::Input;
+    use wgrad::wgpu::kernels::matmul::{matmul_with, Variant};
+    let transposed = |rows: usize, cols: usize| Layout {
+        shape: vec![1, rows, cols].into(),
+        strides: vec![0, 1, rows],
+        offset: 0,
+    };
+    let plain = |rows: usize, cols: usize| Layout::contiguous(vec![1, rows, cols].into());
+    let cases = [
+        (128, 784, 512, false, true),
+        (128, 512, 512, false, true),
+        (512, 128, 784, true, false),
+        (512, 128, 512, true, false),
+        (128, 512, 512, false, false),
+    ];
+    // the first pass warms up (the first case measured up to 2x slower than in the second)
+    for (pass, (m, k, n, lhs_t, rhs_t)) in [0, 1].into_iter().flat_map(|p| cases.map(|c| (p, c))) {
+        let a = upload(gpu, &vec![0.5f32; m * k]);
+        let b = upload(gpu, &vec![0.25f32; k * n]);
+        let la = if lhs_t { transposed(m, k) } else { plain(m, k) };
+        let lb = if rhs_t { transposed(k, n) } else { plain(k, n) };
+        let out = Meta::new(vec![1, m, n], DType::F32);
+        let mut best = f64::MAX;
+        for _ in 0..20 {
+            let t = Instant::now();
+            let mut rec = Recorder::new(gpu.engine().clone());
+            let inp = |buffer, layout| Input {
+                buffer,
+                layout,
+                dtype: DType::F32,
+            };
+            matmul_with(&mut rec, Variant::Texture, inp(&a, &la), inp(&b, &lb), &out).unwrap();
+            rec.finish().unwrap();
+            let _ = gpu
+                .engine()
+                .gpu
+                .device
+                .poll(wgpu::PollType::wait_indefinitely());
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        if pass == 0 {
+            continue;
+        }
+        let tag = |t: bool| if t { "ᵀ" } else { "" };
+        println!(
+            "[{m}, {k}]{} x [{k}, {n}]{}: {:.3} ms, {:.1} GFLOP/s",
+            tag(lhs_t),
+            tag(rhs_t),
+            best * 1e3,
+            2.0 * (m * n * k) as f64 / best / 1e9
+        );
+    }
+}
+
 fn main() {
     let gpu = WgpuBackend::new().unwrap();
+    if std::env::args().any(|a| a == "w2") {
+        w2_shapes(&gpu);
+        return;
+    }
     eprintln!("adapter: {}", gpu.name());
     if std::env::args().any(|a| a == "mm") {
         let cfgs: Vec<(usize, usize)> = std::env::var("LAB_CFGS")

@@ -22,7 +22,7 @@
 // Bindings (group 0):
 //   0 texture    lhs    texture_2d_array<f32>  packed as above
 //   1 texture    rhs    texture_2d_array<f32>  packed as above
-//   2 read_write out    array<T>  contiguous [batch, m, n] from element out_offset
+//   2 read_write out    array<T>  contiguous [batch, m, n] (or [batch, n, m], out_t) from element out_offset
 //   3 uniform    params Params
 // Needs wgpu::Features::SUBGROUP (naga Capabilities::SUBGROUP). Accumulation in f32 whatever T is.
 // The k step (fma32) is in tex_tile.wgsl, which the host prepends to this file.
@@ -41,7 +41,8 @@ struct Params {
     tiles_n: u32,
     // Element of `out` where batch 0 starts (a chunk of a larger batch writes into its slice).
     out_offset: u32,
-    pad0: u32,
+    // 1: store the product transposed, out[b, col, row] (the host computed outᵀ = rhsᵀ · lhsᵀ).
+    out_t: u32,
     pad1: u32,
     pad2: u32,
 }
@@ -51,15 +52,21 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<T>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-// Stores one accumulator row at (row, col0..col0+3) of batch b, skipping rows past m and columns past n.
+// Stores one accumulator row at (row, col0..col0+3) of batch b, skipping rows past m and columns past n;
+// at out[b, col, row] when out_t is set.
 fn store_row(b: u32, row: u32, col0: u32, v: vec4<f32>) {
     if row >= params.m {
         return;
     }
-    let base = params.out_offset + (b * params.m + row) * params.n;
+    var base = params.out_offset + (b * params.m + row) * params.n + col0;
+    var step = 1u;
+    if params.out_t != 0u {
+        base = params.out_offset + (b * params.n + col0) * params.m + row;
+        step = params.m;
+    }
     for (var c = 0u; c < 4u; c++) {
         if col0 + c < params.n {
-            out[base + col0 + c] = T(v[c]);
+            out[base + c * step] = T(v[c]);
         }
     }
 }

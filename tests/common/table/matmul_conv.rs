@@ -104,6 +104,16 @@ pub(super) fn rows() -> Vec<Row> {
                     .matmul(&offset_broadcast(b, a.dims()[0])?)
             },
         ),
+        // n much larger than m with a transposed rhs: the texture path computes (b·aᵀ)ᵀ and stores it
+        // transposed, so the transposed pack falls on the smaller operand
+        matmul(&[&[&[2, 5, 36], &[2, 70, 36]]], |a, b| {
+            a.matmul(&b.transpose(1, 2)?)
+        })
+        .note("stored transposed"),
+        matmul(&[&[&[1, 5, 36], &[3, 70, 36]]], |a, b| {
+            a.expand([3, 5, 36])?.matmul(&b.transpose(1, 2)?)
+        })
+        .note("stored transposed, lhs broadcast"),
     ];
     rows.extend(conv_rows());
     rows
