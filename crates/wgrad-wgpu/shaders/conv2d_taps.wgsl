@@ -10,10 +10,11 @@
 //
 // Entry points, per image b (one texture layer):
 // - conv_taps: out[b] [n = columns, m = positions] = (cols[b] [positions, K] · wt [K, columns])ᵀ, with
-//   cols[b] row p = position (p / ow, p % ow) read at texture row (p / ow)·pos_dy + (p % ow)·pos_dx +
-//   i·tap_dy + j·tap_dx for tap (i, j) < (kh, kw). The forward pass (activation x, columns c_out) and the
-//   input gradient at stride 1 (activation dy padded by (k - 1)·d - p, taps flipped in wt, columns c_in).
-//   The transposed store writes NCHW directly.
+//   cols[b] row p = position (p / ow, p % ow) read at texture row origin + (p / ow)·pos_dy +
+//   (p % ow)·pos_dx + i·tap_dy + j·tap_dx for tap (i, j) < (kh, kw). The forward pass (activation x,
+//   columns c_out) and the input gradient (activation dy padded, taps flipped in wt, columns c_in; at a
+//   stride over 1 one dispatch per phase, each a sub-kernel, see kernels/conv2d_taps/walk.rs). The
+//   transposed store writes NCHW directly, position (py, px) at pixel (y0 + sy·py, x0 + sx·px).
 // - conv_taps_wgrad: out[b] [m = c_out, (channels, taps)] = dy[b] [c_out, positions] · cols[b], the
 //   weight gradient of one image: lhs is dy[b] packed as a plain matrix (texture_pack.wgsl), rhs the
 //   unfolded x read as above, with this lane's column texel fixing (tap, channel texel). The store puts
@@ -56,7 +57,18 @@ struct Params {
     // 1 when the lhs / rhs textures have one layer per image, 0 when one layer serves all.
     lhs_bstep: u32,
     rhs_bstep: u32,
+    // Texture row of tap (0, 0) at position (0, 0).
+    origin: u32,
+    // conv_taps' store: position (py, px) goes to pixel (y0 + sy·py, x0 + sx·px) of an output plane of
+    // `plane` pixels, `out_w` wide (the dense case: y0 = x0 = 0, sy = sx = 1, out_w = ow).
+    plane: u32,
+    out_w: u32,
+    y0: u32,
+    x0: u32,
+    sy: u32,
+    sx: u32,
     pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var lhs: texture_2d_array<f32>;
@@ -64,23 +76,25 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<T>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-// The activation-texture row of tap (0, 0) at position p (row 0 past the end: any in-range row will do,
-// its products are never stored).
+// The activation-texture row of tap (0, 0) at position p (the origin past the end: any in-range row will
+// do, its products are never stored).
 fn position_row(p: u32) -> u32 {
     if p >= params.positions {
-        return 0u;
+        return params.origin;
     }
-    return (p / params.ow) * params.pos_dy + (p % params.ow) * params.pos_dx;
+    return params.origin + (p / params.ow) * params.pos_dy + (p % params.ow) * params.pos_dx;
 }
 
-// conv_taps' store: accumulator row `row` (a position) and columns col0..col0+3 to out[b, col, row].
+// conv_taps' store: accumulator row `row` (a position) and columns col0..col0+3 to out[b, col, pixel].
 fn store_t(b: u32, row: u32, col0: u32, v: vec4<f32>) {
     if row >= params.m {
         return;
     }
+    let pixel = (params.y0 + params.sy * (row / params.ow)) * params.out_w + params.x0
+        + params.sx * (row % params.ow);
     for (var c = 0u; c < 4u; c++) {
         if col0 + c < params.n {
-            out[params.out_offset + (b * params.n + col0 + c) * params.m + row] = T(v[c]);
+            out[params.out_offset + (b * params.n + col0 + c) * params.plane + pixel] = T(v[c]);
         }
     }
 }
@@ -169,7 +183,8 @@ fn next_position(v: vec2<u32>) -> vec2<u32> {
 // The activation-texture row of tap (0, 0) at position (oy, ox), or row 0 past the last position (the dy
 // texel there is zero padding).
 fn walk_row(v: vec2<u32>) -> u32 {
-    return select(0u, v.x * params.pos_dy + v.y * params.pos_dx, v.x * params.ow + v.y < params.positions);
+    let row = params.origin + v.x * params.pos_dy + v.y * params.pos_dx;
+    return select(params.origin, row, v.x * params.ow + v.y < params.positions);
 }
 
 @compute @workgroup_size(8)

@@ -5,10 +5,12 @@
 // - nhwc: an NCHW activation src [layers, c, h, w] channels-last and zero-padded: layer b, texel
 //   (c4, y·wp + x) = src[b, 4·c4 .. 4·c4 + 3, y - pt, x - pl] (0 outside the image or past c).
 // - weight_taps: a weight src [a, b, kh, kw] as the [K, columns] rhs of conv_taps, K ordered (tap, channel)
-//   with 4·c4s channels per tap: texel (col4, kk) with kk = tap·4·c4s + ch holds, for col = 4·col4 ..:
-//     flip = 0 (forward, columns = a):         src[col, ch, i, j]                  (i, j) = tap
-//     flip = 1 (input gradient, columns = b):  src[ch, col, kh - 1 - i, kw - 1 - j]
-//   zero past the channels, the columns or the taps.
+//   with 4·c4s channels per tap: texel (col4, kk) with kk = tap·4·c4s + ch, tap = (ty, tx) < (skh, skw),
+//   holds, for col = 4·col4 .. and weight tap (i, j) = (i0 + si·ty', j0 + sj·tx'):
+//     flip = 0 (forward, columns = a):         src[col, ch, i, j]     (ty', tx') = (ty, tx)
+//     flip = 1 (input gradient, columns = b):  src[ch, col, i, j]     (ty', tx') = (skh - 1 - ty, skw - 1 - tx)
+//   zero past the channels, the columns or the taps. The forward pass reads the whole kernel (skh = kh,
+//   i0 = 0, si = 1); the input gradient at stride s one phase's sub-kernel per texture (si = s).
 //
 // Grid: Grid::Linear(ceil(texels / WG)).
 // Bindings (group 0):
@@ -35,13 +37,23 @@ struct Params {
     wp: u32,
     pt: u32,
     pl: u32,
-    // weight_taps: the source's dims a, b, kh, kw, channel texels per tap, and the flip flag.
+    // weight_taps: the source's dims a, b, kh, kw, channel texels per tap, the flip flag, and the taps
+    // read: sub-kernel size skh x skw, weight tap (i0 + si·ty, j0 + sj·tx) for tap (ty, tx) (after the
+    // flip ty -> skh - 1 - ty, tx -> skw - 1 - tx).
     a: u32,
     b: u32,
     kh: u32,
     kw: u32,
     c4s: u32,
     flip: u32,
+    skh: u32,
+    skw: u32,
+    i0: u32,
+    j0: u32,
+    si: u32,
+    sj: u32,
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> src: array<T>;
@@ -89,16 +101,16 @@ fn weight_taps(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let per_tap = 4u * params.c4s;
     let tap = t.y / per_tap;
     let ch = t.y % per_tap;
-    var i = tap / params.kw;
-    var j = tap % params.kw;
+    var ty = tap / params.skw;
+    var tx = tap % params.skw;
     var v = vec4<f32>(0.0);
-    if tap < params.kh * params.kw {
+    if tap < params.skh * params.skw {
         if params.flip != 0u {
-            i = params.kh - 1u - i;
-            j = params.kw - 1u - j;
+            ty = params.skh - 1u - ty;
+            tx = params.skw - 1u - tx;
         }
         let taps = params.kh * params.kw;
-        let ij = i * params.kw + j;
+        let ij = (params.i0 + params.si * ty) * params.kw + params.j0 + params.sj * tx;
         for (var c = 0u; c < 4u; c++) {
             let col = 4u * t.x + c;
             // flip = 0: src[col, ch, i, j]; flip = 1: src[ch, col, i, j]

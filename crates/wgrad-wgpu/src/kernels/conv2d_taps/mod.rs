@@ -18,6 +18,10 @@
 
 use wgrad_graph::{Buffer, Conv2dParams, DType, Input, Layout, Meta, Result};
 
+mod walk;
+
+use walk::{plan, Canvas, Sweep};
+
 use super::conv2d_tex::{batch_slice, sum_over_images, STAGING_BUDGET};
 use super::conv_geometry::{Dims, Pass};
 use super::matmul_tex::{pack, TexGemm, PACK_WG};
@@ -31,7 +35,7 @@ use crate::texture::{Size as TextureSize, Texture, TEXEL_FLOATS};
 pub static PACK: Family = Family {
     shader: Shader {
         name: "conv2d_taps_pack",
-        source: include_str!("../../shaders/conv2d_taps_pack.wgsl"),
+        source: include_str!("../../../shaders/conv2d_taps_pack.wgsl"),
     },
     entries: entries!(FLOATS, WG256; "nhwc" "weight_taps"),
     features: wgpu::Features::empty(),
@@ -43,8 +47,8 @@ pub static FAMILY: Family = Family {
     shader: Shader {
         name: "conv2d_taps",
         source: concat!(
-            include_str!("../../shaders/tex_tile.wgsl"),
-            include_str!("../../shaders/conv2d_taps.wgsl")
+            include_str!("../../../shaders/tex_tile.wgsl"),
+            include_str!("../../../shaders/conv2d_taps.wgsl")
         ),
     },
     entries: entries!(FLOATS, &[]; "conv_taps" "conv_taps_wgrad"),
@@ -55,124 +59,89 @@ pub static FAMILY: Family = Family {
 /// Rows and columns of the output block one subgroup computes.
 const BLOCK: usize = 32;
 
-/// How a product walks a channels-last activation texture.
-#[derive(Clone, Copy, Debug)]
-struct Walk {
-    /// The activation: channels, height, width; its texture's top and left padding, padded height and width.
-    c: usize,
-    h: usize,
-    w: usize,
-    pad: [usize; 2],
-    hp: usize,
-    wp: usize,
-    /// The positions (output grid) and the kernel's taps.
-    oh: usize,
-    ow: usize,
-    kh: usize,
-    kw: usize,
-    /// Strides and dilations in the original image's pixels.
-    stride: [usize; 2],
-    dilation: [usize; 2],
+/// One layer of the canvas texture.
+fn layer(canvas: &Canvas) -> Result<TextureSize> {
+    size(canvas.c.div_ceil(TEXEL_FLOATS), canvas.hp * canvas.wp, 1)
 }
 
-impl Walk {
-    /// The walk of `pass`, or `None` where this path does not apply.
-    fn new(pass: Pass, p: &Conv2dParams, d: &Dims) -> Option<Walk> {
-        let [_, c_in, h, w, c_out, oh, ow, kh, kw] = d.0;
-        let (stride, dilation) = (p.stride, p.dilation);
-        let (c, ah, aw, pad, positions) = match pass {
-            Pass::Forward | Pass::BackwardWeight => (c_in, h, w, p.padding, [oh, ow]),
-            Pass::BackwardInput => {
-                // a full correlation of dy: only at stride 1, and while the padding is not larger than
-                // the kernel's reach
-                if stride != [1, 1] {
-                    return None;
-                }
-                let reach = [(kh - 1) * dilation[0], (kw - 1) * dilation[1]];
-                let pad = [
-                    reach[0].checked_sub(p.padding[0])?,
-                    reach[1].checked_sub(p.padding[1])?,
-                ];
-                (c_out, oh, ow, pad, [h, w])
-            }
-        };
-        // Fewer than 3 channels fill at most half of each texel, so the product does at least twice the
-        // unfolded path's work along k (W3's first layer, 1 channel: 14.2 against 10.6 ms); the weight
-        // gradient pads columns instead and stays faster (12.4 against 19.6 ms there).
-        if c < 3 && pass != Pass::BackwardWeight {
-            return None;
-        }
-        let [py, px] = positions;
-        Some(Walk {
-            c,
-            h: ah,
-            w: aw,
-            pad,
-            hp: (py - 1) * stride[0] + (kh - 1) * dilation[0] + 1,
-            wp: (px - 1) * stride[1] + (kw - 1) * dilation[1] + 1,
-            oh: py,
-            ow: px,
-            kh,
-            kw,
-            stride,
-            dilation,
-        })
-    }
+/// Packs images `first..first + count` of `a` (contiguous NCHW from its offset) onto the canvas.
+fn pack_canvas(
+    rec: &mut Recorder,
+    canvas: &Canvas,
+    a: &Input,
+    (first, count): (usize, usize),
+) -> Result<Texture> {
+    let layout = batch_slice(a, first, count);
+    let size = TextureSize {
+        layers: word(OP, "texture layers", count)?,
+        ..layer(canvas)?
+    };
+    let c = canvas;
+    let v = [c.c, c.h, c.w, c.wp, c.pad[0], c.pad[1]];
+    pack_with(
+        rec,
+        "nhwc",
+        (a.buffer, a.dtype, layout.offset),
+        size,
+        v,
+        [0; 12],
+    )
+}
 
-    fn c4s(&self) -> usize {
-        self.c.div_ceil(TEXEL_FLOATS)
-    }
-    fn positions(&self) -> usize {
-        self.oh * self.ow
-    }
-    fn taps(&self) -> usize {
-        self.kh * self.kw
-    }
-    /// One layer of the activation texture.
-    fn layer(&self) -> Result<TextureSize> {
-        size(self.c4s(), self.hp * self.wp, 1)
-    }
+/// The weight taps of `sweep` as the `[K, columns]` rhs of `conv_taps`: `w` is `[a, b, kh, kw]`.
+fn pack_weight(
+    rec: &mut Recorder,
+    (canvas, sweep): (&Canvas, &Sweep),
+    w: &Input,
+    size: TextureSize,
+) -> Result<Texture> {
+    let ws = w.layout.shape.dims();
+    let weight = [
+        ws[0],
+        ws[1],
+        ws[2],
+        ws[3],
+        canvas.c.div_ceil(TEXEL_FLOATS),
+        usize::from(sweep.flip),
+        sweep.taps[0],
+        sweep.taps[1],
+        sweep.w_first[0],
+        sweep.w_first[1],
+        sweep.w_step[0],
+        sweep.w_step[1],
+    ];
+    let src = (w.buffer, w.dtype, w.layout.offset);
+    pack_with(rec, "weight_taps", src, size, [0; 6], weight)
+}
 
-    /// Packs images `first..first + count` of `a` (contiguous NCHW from its offset) channels-last.
-    fn pack(
-        &self,
-        rec: &mut Recorder,
-        a: &Input,
-        (first, count): (usize, usize),
-    ) -> Result<Texture> {
-        let layout = batch_slice(a, first, count);
-        let size = TextureSize {
-            layers: word(OP, "texture layers", count)?,
-            ..self.layer()?
-        };
-        let v = [self.c, self.h, self.w, self.wp, self.pad[0], self.pad[1]];
-        pack_with(
-            rec,
-            "nhwc",
-            a.buffer,
-            a.dtype,
-            layout.offset,
-            size,
-            v,
-            [0; 6],
-        )
-    }
-
-    /// The words of conv2d_taps.wgsl's Params after the leading seven.
-    fn params(&self, channels: usize) -> [usize; 10] {
-        [
-            self.c4s(),
-            self.kh,
-            self.kw,
-            self.dilation[0] * self.wp,
-            self.dilation[1],
-            self.ow,
-            self.positions(),
-            self.stride[0] * self.wp,
-            self.stride[1],
-            channels,
-        ]
-    }
+/// The words of conv2d_taps.wgsl's Params after the leading seven: how `sweep` reads `canvas`, where it
+/// writes, and the real `channels` of the wgrad columns.
+fn sweep_words(canvas: &Canvas, sweep: &Sweep, channels: usize) -> [usize; 21] {
+    let wp = canvas.wp;
+    [
+        canvas.c.div_ceil(TEXEL_FLOATS),
+        sweep.taps[0],
+        sweep.taps[1],
+        sweep.tap_step[0] * wp,
+        sweep.tap_step[1],
+        sweep.grid[1],
+        sweep.positions(),
+        sweep.pos_step[0] * wp,
+        sweep.pos_step[1],
+        channels,
+        // batch steps: filled in by the caller
+        0,
+        0,
+        sweep.origin[0] * wp + sweep.origin[1],
+        sweep.out_size[0] * sweep.out_size[1],
+        sweep.out_size[1],
+        sweep.first[0],
+        sweep.first[1],
+        sweep.step[0],
+        sweep.step[1],
+        0,
+        0,
+    ]
 }
 
 const OP: &str = "conv2d";
@@ -185,24 +154,22 @@ fn size(width: usize, height: usize, layers: usize) -> Result<TextureSize> {
     })
 }
 
-/// Runs pack entry `entry` over `src` into a fresh texture of `size`; `nhwc` and `weight` are the words
-/// of the two halves of conv2d_taps_pack.wgsl's Params.
-#[allow(clippy::too_many_arguments)]
+/// Runs pack entry `entry` over `src` (buffer, dtype, element offset) into a fresh texture of `size`;
+/// `nhwc` and `weight` are the words of the two halves of conv2d_taps_pack.wgsl's Params.
 fn pack_with(
     rec: &mut Recorder,
     entry: &'static str,
-    src: &Buffer,
-    dtype: DType,
-    offset: usize,
+    (src, dtype, offset): (&Buffer, DType, usize),
     size: TextureSize,
     nhwc: [usize; 6],
-    weight: [usize; 6],
+    weight: [usize; 12],
 ) -> Result<Texture> {
     let texture = rec.texture(entry, size)?;
     let texels = size.width as usize * size.height as usize * size.layers as usize;
     let mut v = vec![texels, size.width as usize, size.height as usize, offset];
     v.extend(nhwc);
     v.extend(weight);
+    v.extend([0, 0]);
     let params = words(entry, &v)?;
     PACK.launch(
         rec,
@@ -239,16 +206,17 @@ fn run_with(
     out: &Meta,
     budget: usize,
 ) -> Result<Option<Buffer>> {
-    let Some(walk) = Walk::new(pass, p, d) else {
+    let Some((canvas, sweeps)) = plan(pass, p, d) else {
         return Ok(None);
     };
     let [n, c_in, _, _, c_out, ..] = d.0;
     let layers = rec.caps().limits.max_texture_array_layers as usize;
     let batch = Batch { n, budget, layers };
+    let plan = (&canvas, &sweeps[..]);
     match pass {
-        Pass::Forward => forward(rec, &walk, batch, (a, b), (c_out, false), out),
-        Pass::BackwardInput => forward(rec, &walk, batch, (a, b), (c_in, true), out),
-        Pass::BackwardWeight => weight_gradient(rec, &walk, batch, (a, b), (c_in, c_out), out),
+        Pass::Forward => forward(rec, plan, batch, (a, b), c_out, out),
+        Pass::BackwardInput => forward(rec, plan, batch, (a, b), c_in, out),
+        Pass::BackwardWeight => weight_gradient(rec, plan, batch, (a, b), (c_in, c_out), out),
     }
 }
 
@@ -287,56 +255,48 @@ fn fits(rec: &Recorder, sizes: &[TextureSize]) -> bool {
     })
 }
 
-/// `conv_taps`: the activation `act` (x, or dy for the input gradient) against weight `w`, `columns`
-/// output channels, taps flipped and channel dims swapped when `flip`.
+/// `conv_taps`: every sweep of the activation `act` (x, or dy for the input gradient) against weight `w`,
+/// `columns` output channels.
 fn forward(
     rec: &mut Recorder,
-    walk: &Walk,
+    (canvas, sweeps): (&Canvas, &[Sweep]),
     batch: Batch,
     (act, w): (&Input, &Input),
-    (columns, flip): (usize, bool),
+    columns: usize,
     out: &Meta,
 ) -> Result<Option<Buffer>> {
     let tiles_n = columns.div_ceil(BLOCK);
-    let k4s = walk.taps() * walk.c4s();
-    let wt_size = size(tiles_n * BLOCK / TEXEL_FLOATS, k4s * TEXEL_FLOATS, 1)?;
-    if !fits(rec, &[walk.layer()?, wt_size]) {
+    let c4s = canvas.c.div_ceil(TEXEL_FLOATS);
+    let wt_size = |s: &Sweep| size(tiles_n * BLOCK / TEXEL_FLOATS, s.tap_count() * c4s * 4, 1);
+    let mut sizes = vec![layer(canvas)?];
+    for s in sweeps {
+        sizes.push(wt_size(s)?);
+    }
+    if !fits(rec, &sizes) {
         return Ok(None);
     }
-    let ws = w.layout.shape.dims();
-    let weight = [
-        ws[0],
-        ws[1],
-        walk.kh,
-        walk.kw,
-        walk.c4s(),
-        usize::from(flip),
-    ];
-    let wt = pack_with(
-        rec,
-        "weight_taps",
-        w.buffer,
-        w.dtype,
-        w.layout.offset,
-        wt_size,
-        [0; 6],
-        weight,
-    )?;
+    let mut weights = Vec::new();
+    for s in sweeps {
+        weights.push(pack_weight(rec, (canvas, s), w, wt_size(s)?)?);
+    }
     let output = rec.output(out)?;
-    let positions = walk.positions();
-    for (first, count) in batch.chunks(&[walk.layer()?]) {
-        let x = walk.pack(rec, act, (first, count))?;
-        let lead = [
-            count,
-            positions,
-            columns,
-            k4s,
-            positions.div_ceil(BLOCK),
-            tiles_n,
-            first * positions * columns,
-        ];
-        let params = product_params(&lead, &walk.params(columns), [1, 0])?;
-        launch(rec, "conv_taps", out.dtype, [&x, &wt], &output, &params)?;
+    let image = out.numel() / batch.n.max(1);
+    for (first, count) in batch.chunks(&[layer(canvas)?]) {
+        let x = pack_canvas(rec, canvas, act, (first, count))?;
+        for (s, wt) in sweeps.iter().zip(&weights) {
+            let positions = s.positions();
+            let lead = [
+                count,
+                positions,
+                columns,
+                s.tap_count() * c4s,
+                positions.div_ceil(BLOCK),
+                tiles_n,
+                first * image,
+            ];
+            let params = product_params(&lead, sweep_words(canvas, s, columns), [1, 0])?;
+            launch(rec, "conv_taps", out.dtype, [&x, wt], &output, &params)?;
+        }
     }
     Ok(Some(output))
 }
@@ -344,14 +304,16 @@ fn forward(
 /// `conv_taps_wgrad` per image, then the sum over images.
 fn weight_gradient(
     rec: &mut Recorder,
-    walk: &Walk,
+    (canvas, sweeps): (&Canvas, &[Sweep]),
     batch: Batch,
     (x, dy): (&Input, &Input),
     (c_in, c_out): (usize, usize),
     out: &Meta,
 ) -> Result<Option<Buffer>> {
-    let positions = walk.positions();
-    let columns = walk.taps() * walk.c4s() * TEXEL_FLOATS;
+    let sweep = &sweeps[0];
+    let positions = sweep.positions();
+    let taps = sweep.tap_count();
+    let columns = taps * canvas.c.div_ceil(TEXEL_FLOATS) * TEXEL_FLOATS;
     // dy[n] as the lhs [c_out, positions] of a product with k = positions
     let gemm = TexGemm {
         batch: 1,
@@ -361,14 +323,14 @@ fn weight_gradient(
         lhs_broadcast: false,
         rhs_broadcast: false,
     };
-    let per_image = [walk.layer()?, gemm.lhs_size()?];
+    let per_image = [layer(canvas)?, gemm.lhs_size()?];
     if !fits(rec, &per_image) {
         return Ok(None);
     }
-    let partial_meta = Meta::new(vec![batch.n, c_out, c_in * walk.taps()], out.dtype);
+    let partial_meta = Meta::new(vec![batch.n, c_out, c_in * taps], out.dtype);
     let partials = rec.output(&partial_meta)?;
     for (first, count) in batch.chunks(&per_image) {
-        let xt = walk.pack(rec, x, (first, count))?;
+        let xt = pack_canvas(rec, canvas, x, (first, count))?;
         let grad = dy_matrices(dy, (first, count), c_out, positions);
         let dy_part = Input {
             layout: &grad,
@@ -386,14 +348,15 @@ fn weight_gradient(
             positions.div_ceil(TEXEL_FLOATS),
             c_out.div_ceil(BLOCK),
             columns.div_ceil(BLOCK),
-            first * c_out * c_in * walk.taps(),
+            first * c_out * c_in * taps,
         ];
-        let params = product_params(&lead, &walk.params(c_in), [1, 1])?;
+        let params = product_params(&lead, sweep_words(canvas, sweep, c_in), [1, 1])?;
+        let textures = [&dyt, &xt];
         launch(
             rec,
             "conv_taps_wgrad",
             out.dtype,
-            [&dyt, &xt],
+            textures,
             &partials,
             &params,
         )?;
@@ -416,12 +379,13 @@ fn dy_matrices(
     }
 }
 
-/// conv2d_taps.wgsl's Params: the leading seven words, the walk's ten, the two batch steps and padding.
-fn product_params(lead: &[usize; 7], walk: &[usize; 10], bsteps: [usize; 2]) -> Result<Vec<u32>> {
+/// conv2d_taps.wgsl's Params: the leading seven words, then the sweep's with the two batch steps.
+fn product_params(lead: &[usize; 7], sweep: [usize; 21], bsteps: [usize; 2]) -> Result<Vec<u32>> {
     let mut v = lead.to_vec();
-    v.extend(walk);
-    v.extend(bsteps);
-    v.push(0);
+    v.extend(sweep);
+    // the batch steps' slots in the sweep's words
+    v[7 + 10] = bsteps[0];
+    v[7 + 11] = bsteps[1];
     words(OP, &v)
 }
 
@@ -499,6 +463,11 @@ mod tests {
             ([2, 6, 11, 10], [9, 6, 3, 3], conv([2, 1], [1, 2], [1, 2])),
             ([2, 3, 8, 9], [4, 3, 1, 3], conv([1, 1], [1, 0], [1, 1])),
             ([2, 1, 6, 5], [2, 1, 3, 3], conv([1, 1], [1, 1], [1, 1])),
+            // strided input gradients, one sweep per phase: a DCGAN block (k 4, s 2, p 1), unequal
+            // strides, and a row no output reads (x 10 tall, oh = 4 at stride 2: dx row 9 is 0)
+            ([2, 6, 8, 8], [5, 6, 4, 4], conv([2, 2], [1, 1], [1, 1])),
+            ([1, 4, 10, 11], [5, 4, 4, 3], conv([2, 3], [1, 0], [1, 1])),
+            ([1, 3, 10, 9], [4, 3, 3, 3], conv([2, 2], [0, 0], [1, 1])),
         ];
         for (xs, ws, p) in cases {
             let oh = p.out_size(0, xs[2], ws[2]).expect("fits");
@@ -528,9 +497,13 @@ mod tests {
                 .expect("unfolded")
                 .expect("fits");
                 rec.finish().expect("submit");
+                let strided = p.stride != [1, 1];
                 let declines = match pass {
                     Pass::Forward => xs[1] < 3,
-                    Pass::BackwardInput => p.stride != [1, 1] || ws[2] == 1 || ws[0] < 3,
+                    Pass::BackwardInput if strided => {
+                        p.dilation != [1, 1] || ws[2] < p.stride[0] || ws[3] < p.stride[1]
+                    }
+                    Pass::BackwardInput => ws[2] == 1 || ws[0] < 3,
                     Pass::BackwardWeight => false,
                 };
                 let Some(taps) = taps else {
