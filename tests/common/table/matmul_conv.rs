@@ -114,6 +114,10 @@ pub(super) fn rows() -> Vec<Row> {
             a.expand([3, 5, 36])?.matmul(&b.transpose(1, 2)?)
         })
         .note("stored transposed, lhs broadcast"),
+        // k and n of 256: 64-texel rows, which the texture path widens by a texel (cache sets)
+        matmul(&[&[&[33, 256], &[256, 256]]], |a, b| a.matmul(b))
+            .note("64-texel rows")
+            .no_gradcheck(),
     ];
     rows.extend(conv_rows());
     rows

@@ -24,7 +24,7 @@ use walk::{plan, Canvas, Sweep};
 
 use super::conv2d_tex::{batch_slice, sum_over_images, STAGING_BUDGET};
 use super::conv_geometry::{Dims, Pass};
-use super::matmul_tex::{pack, TexGemm, PACK_WG};
+use super::matmul_tex::{pack, unaliased, TexGemm, PACK_WG};
 use super::{word, words};
 use crate::dispatch::{Bind, Grid, Shader};
 use crate::engine::Recorder;
@@ -59,9 +59,12 @@ pub static FAMILY: Family = Family {
 /// Rows and columns of the output block one subgroup computes.
 const BLOCK: usize = 32;
 
-/// One layer of the canvas texture.
+/// One layer of the canvas texture (a texel wider where 8 positions would otherwise be 4 KiB apart: the
+/// tile reads rows 8 positions apart, see [`unaliased`]).
 fn layer(canvas: &Canvas) -> Result<TextureSize> {
-    size(canvas.c.div_ceil(TEXEL_FLOATS), canvas.hp * canvas.wp, 1)
+    let c4s = canvas.c.div_ceil(TEXEL_FLOATS);
+    let width = if c4s.is_multiple_of(32) { c4s + 1 } else { c4s };
+    size(width, canvas.hp * canvas.wp, 1)
 }
 
 /// Packs images `first..first + count` of `a` (contiguous NCHW from its offset) onto the canvas.
@@ -267,7 +270,8 @@ fn forward(
 ) -> Result<Option<Buffer>> {
     let tiles_n = columns.div_ceil(BLOCK);
     let c4s = canvas.c.div_ceil(TEXEL_FLOATS);
-    let wt_size = |s: &Sweep| size(tiles_n * BLOCK / TEXEL_FLOATS, s.tap_count() * c4s * 4, 1);
+    let width = unaliased(tiles_n * BLOCK / TEXEL_FLOATS);
+    let wt_size = |s: &Sweep| size(width, s.tap_count() * c4s * 4, 1);
     let mut sizes = vec![layer(canvas)?];
     for s in sweeps {
         sizes.push(wt_size(s)?);
