@@ -6,7 +6,7 @@
 //! step per batch. Prints the losses per epoch, writes a grid of samples from fixed noise every
 //! `--every` epochs and a plot of the losses under `target/examples/gan/`.
 //!
-//! The default 5 epochs take about 10 minutes on a 2-core software adapter (lavapipe) and give rough
+//! The default 5 epochs take about 2.5 minutes on a 2-core software adapter (lavapipe) and give rough
 //! digit shapes; the samples sharpen with `--epochs 20` or more on a GPU. `--help` has the knobs.
 
 #[path = "../common/mod.rs"]

@@ -32,7 +32,7 @@ use common::{device, BackendKind};
 /// The defaults are the recipes of DESIGN.md's reference table for the bundled data (8,000 train / 2,000
 /// test digits), which reach 96.6% (MLP) and 98.6% (CNN) in PyTorch. The MLP is the default model because it
 /// is the cheaper one: on a 2-core software adapter (lavapipe) its recipe takes about 4 minutes, the CNN's
-/// about 6 (30 s an epoch); use `--epochs` and `--limit` for a quick look.
+/// about 4 too (20 s an epoch); use `--epochs` and `--limit` for a quick look.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Args {
