@@ -1,8 +1,8 @@
 //! Matmul and convolution with the kernel the autotuner picks ([`crate::autotune`]), or the automatic pick
 //! when autotuning is off or a kernel is forced: what [`super::router::GpuKernels`] calls.
 //!
-//! Candidates are timed alone on fresh operands of the same shapes (contiguous; their values do not matter
-//! to the speed), so timing never touches the tensors being computed. Shape classes: a matmul's batch, m,
+//! Candidates are timed alone on zero-filled operands of the same shapes (contiguous; their values do not
+//! matter to the speed), so timing never touches the tensors being computed. Shape classes: a matmul's batch, m,
 //! n and k rounded up to powers of two, and its dtype; a convolution's pass, dtype and whole geometry with
 //! the batch rounded up to a power of two.
 
@@ -55,12 +55,11 @@ pub fn matmul(rec: &mut Recorder, lhs: Input, rhs: Input, out: &Meta) -> Result<
                 p2(n),
                 p2(k)
             );
-            let shapes = [vec![b, m, k], vec![b, k, n]];
+            let operands = Operands::new(rec, [vec![b, m, k], vec![b, k, n]], out.dtype)?;
             tuner.choose("matmul", &class, &candidates, |v| {
                 rec.time_alone(|r| {
-                    with_operands(r, &shapes, out.dtype, |r, [a, c]| {
-                        matmul::matmul_with(r, v, a, c, out).map(drop)
-                    })
+                    let [a, c] = operands.inputs();
+                    matmul::matmul_with(r, v, a, c, out).map(drop)
                 })
             })?
         }
@@ -87,25 +86,28 @@ pub fn conv2d(
     };
     let path = match (&rec.engine().tuner, caps.conv2d) {
         (Some(tuner), None) if candidates.len() > 1 => {
+            let (da, db) = (a.shape().dims(), b.shape().dims());
+            // the weight gradient's second input is dy, batched like the first
+            let db_class = if pass == Pass::BackwardWeight {
+                &db[1..]
+            } else {
+                db
+            };
             let class = format!(
                 "{} {:?} n{} {:?} {:?} s{:?} p{:?} d{:?} g{}",
                 pass.op(),
                 out.dtype,
-                p2(a.shape().dims()[0]),
-                &a.shape().dims()[1..],
-                b.shape().dims(),
+                p2(da[0]),
+                &da[1..],
+                db_class,
                 p.stride,
                 p.padding,
                 p.dilation,
                 p.groups
             );
-            let shapes = [a.shape().dims().to_vec(), b.shape().dims().to_vec()];
+            let operands = Operands::new(rec, [da.to_vec(), db.to_vec()], out.dtype)?;
             tuner.choose("conv2d", &class, &candidates, |path| {
-                rec.time_alone(|r| {
-                    with_operands(r, &shapes, out.dtype, |r, [x, y]| {
-                        conv2d::run(r, pass, path, p, [x, y], out).map(drop)
-                    })
-                })
+                rec.time_alone(|r| conv2d::run(r, pass, path, p, operands.inputs(), out).map(drop))
             })?
         }
         _ => picked,
@@ -113,22 +115,38 @@ pub fn conv2d(
     conv2d::run(rec, pass, path, p, [a, b], out)
 }
 
-/// `f` on two fresh contiguous operands of `shapes` (their contents are whatever the pool holds).
-fn with_operands(
-    rec: &mut Recorder,
-    shapes: &[Vec<usize>; 2],
+/// Two contiguous operands filled with zeros, for timing: the values do not change the kernels' speed, and
+/// zeros rule out denormals (slow on CPUs, and software adapters run on one) that a pooled buffer's old
+/// contents might hold.
+struct Operands {
+    buffers: [Buffer; 2],
+    layouts: [Layout; 2],
     dtype: DType,
-    f: impl FnOnce(&mut Recorder, [Input; 2]) -> Result<()>,
-) -> Result<()> {
-    let metas = shapes.clone().map(|s| Meta::new(s, dtype));
-    let buffers = [rec.output(&metas[0])?, rec.output(&metas[1])?];
-    let layouts = metas.map(|m| Layout::contiguous(m.shape));
-    let inputs = [0, 1].map(|i| Input {
-        buffer: &buffers[i],
-        layout: &layouts[i],
-        dtype,
-    });
-    f(rec, inputs)
+}
+
+impl Operands {
+    fn new(rec: &Recorder, shapes: [Vec<usize>; 2], dtype: DType) -> Result<Operands> {
+        let metas = shapes.map(|s| Meta::new(s, dtype));
+        let mut fill = Recorder::new(rec.engine().clone());
+        let buffers = [
+            super::movement::full(&mut fill, 0.0, &metas[0])?,
+            super::movement::full(&mut fill, 0.0, &metas[1])?,
+        ];
+        fill.finish()?;
+        Ok(Operands {
+            buffers,
+            layouts: metas.map(|m| Layout::contiguous(m.shape)),
+            dtype,
+        })
+    }
+
+    fn inputs(&self) -> [Input<'_>; 2] {
+        [0, 1].map(|i| Input {
+            buffer: &self.buffers[i],
+            layout: &self.layouts[i],
+            dtype: self.dtype,
+        })
+    }
 }
 
 /// `items` without repeats (first occurrence kept) and without those `keep` rejects.
