@@ -158,7 +158,7 @@ fn dispatch(
 /// an invocation ([`super::LOOP_BUDGET`]). Those are split: pass 1 reduces chunks of [`CHUNK`] elements into
 /// partials [nout, nchunk] (one workgroup per (output, chunk)), the next pass reduces the partials, split
 /// again while still long. argmax/argmin over a long range take the chunks' extremes and their (absolute)
-/// indices, pick the first extreme chunk and gather its index ([`long_arg`]). All passes are dispatches in
+/// indices, pick the first extreme chunk and gather its index (`long_arg`). All passes are dispatches in
 /// the same [`Recorder`] (one submit).
 pub fn reduce(
     rec: &mut Recorder,

@@ -35,7 +35,7 @@ pub const SMALL_AXIS: usize = 64;
 /// many rows): three passes over the row within the loop budget ([`super::LOOP_BUDGET`]).
 pub const SMALL_AXIS_MAX: usize = super::LOOP_BUDGET / 4;
 /// Longest row one workgroup takes: three passes of `axis / WG` iterations per invocation within the loop
-/// budget. Longer rows run as separate reductions and elementwise passes ([`long_rows`]).
+/// budget. Longer rows run as separate reductions and elementwise passes (`long_rows`).
 pub const WORKGROUP_AXIS_MAX: usize = WG as usize * super::LOOP_BUDGET / 4;
 
 /// `[outer, axis, inner]` of `x` split at `axis`, checked contiguous.

@@ -7,14 +7,15 @@
 //! (`nhwc`: four channels of one pixel per texel), and the product reads the taps of each position from it
 //! directly, with k ordered (tap, channel):
 //! - forward: `y[n]ᵀ [oh·ow, c_out] = cols(x[n]) [oh·ow, K] · Wt [K, c_out]`, stored transposed (NCHW);
-//! - input gradient at stride 1: the same product over `dy` padded by `(k - 1)·d - p` with the taps of W
-//!   flipped and its two channel dims swapped (a full correlation), columns c_in;
+//! - input gradient: the same product over `dy` padded by `(k - 1)·d - p` with the taps of W flipped and
+//!   its two channel dims swapped (a full correlation), columns c_in; at a stride over 1, one product per
+//!   phase of the output over that phase's sub-kernel (`walk.rs`);
 //! - weight gradient: `dW[n] [c_out, (tap, c_in)] = dy[n] [c_out, oh·ow] · cols(x[n])` per image, then the
 //!   tree sum over images that [`super::conv2d_tex`] uses, for the same accuracy reason.
 //!
-//! [`run`] returns `None` (nothing recorded) where this path does not apply: an input gradient with a
-//! stride over 1 or a padding over `(k - 1)·d`, a forward pass or input gradient over fewer than 3 channels
-//! (slower than unfolding), or textures past the adapter's limits.
+//! `run` returns `None` (nothing recorded) where this path does not apply (see `walk::plan`: some input
+//! gradients, and passes over fewer than 3 channels, which are slower here than unfolded), or where its
+//! textures would pass the adapter's limits.
 
 use wgrad_graph::{Buffer, Conv2dParams, DType, Input, Layout, Meta, Result};
 
