@@ -9,7 +9,8 @@
 //! - `-- tex` (env `LAB_TEX="4,1 2,2"`): prototype with both operands staged in rgba32float textures and
 //!   a (8·ra) x (32·cb) subgroup tile (raw wgpu on the backend's device; kernel time only, operands
 //!   written once);
-//! - `-- w2`: W2's five large products on `matmul_tex`, packs included.
+//! - `-- w2`: W2's five large products on `matmul_tex`, packs included;
+//! - `-- copy`: staging a 512x512 operand by `copy_buffer_to_texture` against the `pack_rgba4` kernel.
 //!
 //! On Mesa 22.3 llvmpipe every storage-buffer and workgroup-memory load runs lane by lane, while uniform
 //! buffers, private arrays and textures are gathered with SIMD; see BENCHMARKS.md for the numbers.
@@ -186,8 +187,86 @@ fn w2_shapes(gpu: &WgpuBackend) {
     }
 }
 
+/// What staging a 512x512 operand costs: `copy_buffer_to_texture` (a memcpy on lavapipe; needs 256-byte row
+/// pitches) against the `pack_rgba4` kernel (a lane-by-lane storage load per texel), each submitted and
+/// waited for alone.
+fn copy_probe(gpu: &WgpuBackend) {
+    let dev = &gpu.engine().gpu.device;
+    let queue = &gpu.engine().gpu.queue;
+    let (rows, cols) = (512usize, 512usize);
+    let src = upload(gpu, &vec![0.5f32; rows * cols]);
+    let raw = wgrad::wgpu::engine::gpu_buffer("probe", &src)
+        .unwrap()
+        .raw()
+        .clone();
+    let tex = dev.create_texture(&wgpu::TextureDescriptor {
+        label: None,
+        size: wgpu::Extent3d {
+            width: (cols / 4) as u32 + 1,
+            height: rows as u32,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    let mut best = f64::MAX;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let mut enc = dev.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_texture(
+            wgpu::TexelCopyBufferInfo {
+                buffer: &raw,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some((cols * 4) as u32),
+                    rows_per_image: None,
+                },
+            },
+            tex.as_image_copy(),
+            wgpu::Extent3d {
+                width: (cols / 4) as u32,
+                height: rows as u32,
+                depth_or_array_layers: 1,
+            },
+        );
+        queue.submit([enc.finish()]);
+        let _ = dev.poll(wgpu::PollType::wait_indefinitely());
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!("copy 512x512 f32 into rgba32f: {:.3} ms", best * 1e3);
+    let layout = Layout::contiguous(vec![1, rows, cols].into());
+    let size = wgrad::wgpu::texture::Size {
+        width: (cols / 4) as u32 + 1,
+        height: rows as u32,
+        layers: 1,
+    };
+    let mut best = f64::MAX;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let mut rec = Recorder::new(gpu.engine().clone());
+        let inp = wgrad::graph::Input {
+            buffer: &src,
+            layout: &layout,
+            dtype: DType::F32,
+        };
+        let _tex = wgrad::wgpu::kernels::matmul_tex::pack(&mut rec, &inp, size).unwrap();
+        rec.finish().unwrap();
+        let _ = dev.poll(wgpu::PollType::wait_indefinitely());
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!("pack_rgba4 512x512: {:.3} ms", best * 1e3);
+}
+
 fn main() {
     let gpu = WgpuBackend::new().unwrap();
+    if std::env::args().any(|a| a == "copy") {
+        copy_probe(&gpu);
+        return;
+    }
     if std::env::args().any(|a| a == "w2") {
         w2_shapes(&gpu);
         return;
