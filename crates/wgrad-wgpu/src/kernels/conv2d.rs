@@ -68,7 +68,9 @@ fn check_path(rec: &Recorder, op: &'static str, path: Path, p: &Conv2dParams) ->
             backend: "wgpu",
             op,
             msg: format!(
-                "the texture path needs groups = 1 (got {}) and an adapter that runs matmul_tex ({} does {})",
+                "the {:?} path (texture products) needs groups = 1 (got {}) and an adapter that runs \
+                 matmul_tex ({} does {})",
+                path,
                 p.groups,
                 rec.caps().adapter_name,
                 if super::matmul_tex::supported(rec.caps()) { "" } else { "not" }
