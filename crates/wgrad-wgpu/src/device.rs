@@ -220,6 +220,43 @@ fn choose(adapters: Vec<wgpu::Adapter>, name: Option<&str>) -> Result<wgpu::Adap
     })
 }
 
+/// What the device can do and what `opts` force, decided once at device creation.
+fn caps_of(
+    info: &wgpu::AdapterInfo,
+    granted: wgpu::Features,
+    coop_f16: bool,
+    limits: wgpu::Limits,
+    opts: &Options,
+) -> Caps {
+    Caps {
+        is_software: info.device_type == wgpu::DeviceType::Cpu,
+        shader_f16: granted.contains(wgpu::Features::SHADER_F16),
+        shader_f64: granted.contains(wgpu::Features::SHADER_F64),
+        subgroups: granted.contains(wgpu::Features::SUBGROUP),
+        subgroup_size: (info.subgroup_min_size == info.subgroup_max_size)
+            .then_some(info.subgroup_min_size),
+        timestamp_query: granted.contains(wgpu::Features::TIMESTAMP_QUERY),
+        coop_f16: coop_f16 && granted.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX),
+        limits,
+        adapter_name: info.name.clone(),
+        adapter_key: format!(
+            "{} | {} {} | {:?}",
+            info.name, info.driver, info.driver_info, info.backend
+        ),
+        autotune: opts
+            .autotune
+            .or_else(crate::autotune::from_env)
+            .unwrap_or(false),
+        autotune_cache: opts
+            .autotune_cache
+            .clone()
+            .or_else(crate::autotune::default_file),
+        matmul: opts.matmul,
+        conv2d: opts.conv2d,
+        reduce: opts.reduce,
+    }
+}
+
 impl Gpu {
     /// Picks the adapter per [`Options`] and creates the device with its real limits.
     pub fn new(opts: &Options) -> Result<Gpu> {
@@ -281,34 +318,7 @@ impl Gpu {
         device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
             eprintln!("wgrad-wgpu: uncaptured wgpu error: {e}");
         }));
-        let granted = device.features();
-        let caps = Caps {
-            is_software: info.device_type == wgpu::DeviceType::Cpu,
-            shader_f16: granted.contains(wgpu::Features::SHADER_F16),
-            shader_f64: granted.contains(wgpu::Features::SHADER_F64),
-            subgroups: granted.contains(wgpu::Features::SUBGROUP),
-            subgroup_size: (info.subgroup_min_size == info.subgroup_max_size)
-                .then_some(info.subgroup_min_size),
-            timestamp_query: granted.contains(wgpu::Features::TIMESTAMP_QUERY),
-            coop_f16: coop_f16 && granted.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX),
-            limits: device.limits(),
-            adapter_name: info.name.clone(),
-            adapter_key: format!(
-                "{} | {} {} | {:?}",
-                info.name, info.driver, info.driver_info, info.backend
-            ),
-            autotune: opts
-                .autotune
-                .or_else(crate::autotune::from_env)
-                .unwrap_or(false),
-            autotune_cache: opts
-                .autotune_cache
-                .clone()
-                .or_else(crate::autotune::default_file),
-            matmul: opts.matmul,
-            conv2d: opts.conv2d,
-            reduce: opts.reduce,
-        };
+        let caps = caps_of(&info, device.features(), coop_f16, device.limits(), opts);
         check_forced(&caps)?;
         Ok(Gpu {
             device,

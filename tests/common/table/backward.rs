@@ -19,6 +19,7 @@ const CONV: &[&[&[usize]]] = &[&[&[1, 2, 5, 4], &[3, 2, 3, 2], &[1, 3, 5, 5]]];
 pub(super) fn rows() -> Vec<Row> {
     let mut rows = double_backward();
     rows.extend(backward_primitives());
+    rows.extend(pool_backward());
     rows
 }
 
@@ -55,7 +56,7 @@ fn double_backward() -> Vec<Row> {
     ]
 }
 
-/// Gradients through softmax, convolution and pooling: their backward primitives as forward ops.
+/// Gradients through softmax and convolution: their backward primitives as forward ops.
 fn backward_primitives() -> Vec<Row> {
     let p = conv_p([1, 1], [1, 1], [1, 1], 1);
     let conv = Family::Conv2d(p);
@@ -98,6 +99,12 @@ fn backward_primitives() -> Vec<Row> {
                 grad_of(&y, &x[2], &x[0])
             },
         ),
+    ]
+}
+
+/// Gradients through pooling: the backward primitives as forward ops.
+fn pool_backward() -> Vec<Row> {
+    vec![
         row(
             "avg_pool2d_backward",
             Family::Pool,

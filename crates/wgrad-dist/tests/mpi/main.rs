@@ -229,6 +229,18 @@ fn run_job(job: &Job) -> Result<(), Failed> {
         job.ranks,
         elapsed.as_secs_f64()
     );
+    check_end(job, status, &output)?;
+    for line in output
+        .lines()
+        .filter(|l| l.contains(": ok: ") || l.contains("wgrad-dist:"))
+    {
+        println!("    {line}");
+    }
+    Ok(())
+}
+
+/// Whether the job ended as `job.expect` says.
+fn check_end(job: &Job, status: std::process::ExitStatus, output: &str) -> Result<(), Failed> {
     match job.expect {
         Expect::Success => {
             let oks = output.lines().filter(|l| l.contains(": ok: ")).count();
@@ -255,12 +267,6 @@ fn run_job(job: &Job) -> Result<(), Failed> {
                 return Err(format!("the output lacks {w:?}\n{output}").into());
             }
         }
-    }
-    for line in output
-        .lines()
-        .filter(|l| l.contains(": ok: ") || l.contains("wgrad-dist:"))
-    {
-        println!("    {line}");
     }
     Ok(())
 }
