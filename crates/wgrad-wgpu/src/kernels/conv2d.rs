@@ -239,11 +239,13 @@ pub fn run(
     check_path(rec, op, path, p)?;
     if path.textures() && out.numel() > 0 {
         let inputs = [&a, &b];
-        let y = match path {
-            Path::Taps => super::conv2d_tex::run(rec, pass, p, &d, inputs, out)?,
-            _ => super::conv2d_tex::run_unfolded(rec, pass, p, &d, inputs, out)?,
-        };
-        if let Some(y) = y {
+        // the taps path declines some passes (see conv2d_taps): those take the unfolded products
+        if path == Path::Taps {
+            if let Some(y) = super::conv2d_taps::run(rec, pass, p, &d, inputs, out)? {
+                return Ok(y);
+            }
+        }
+        if let Some(y) = super::conv2d_tex::run(rec, pass, p, &d, inputs, out)? {
             return Ok(y);
         }
     }

@@ -163,35 +163,31 @@ fn product(
     [lhs, rhs]: [Operand; 2],
     out: &Meta,
 ) -> Result<Option<Buffer>> {
-    if !gemm.fits(&rec.caps().limits) {
+    // one image per layer: a larger batch is taken in chunks that fit the layer limit
+    let single = TexGemm { batch: 1, ..*gemm };
+    if !single.fits(&rec.caps().limits) {
         return Ok(None);
     }
-    let layer_bytes = |s: Result<TextureSize>| -> Result<usize> {
-        let s = s?;
-        Ok(s.width as usize * s.height as usize * 16)
-    };
-    let single = TexGemm { batch: 1, ..*gemm };
-    let mut per_image = 0;
+    let mut per_image = Vec::new();
     if !gemm.lhs_broadcast {
-        per_image += layer_bytes(single.lhs_size())?;
+        per_image.push(single.lhs_size()?);
     }
     if !gemm.rhs_broadcast {
-        per_image += layer_bytes(single.rhs_size())?;
+        per_image.push(single.rhs_size()?);
     }
-    let chunk = (STAGING_BUDGET / per_image.max(1)).clamp(1, gemm.batch.max(1));
     let output = rec.output(out)?;
     // A broadcast operand is packed once for every chunk.
     let shared = |o: &Operand, rec: &mut Recorder, broadcast: bool, size| {
         broadcast.then(|| o.pack(rec, p, d, size)).transpose()
     };
-    let lhs_once = shared(&lhs, rec, gemm.lhs_broadcast, gemm.lhs_size()?)?;
-    let rhs_once = shared(&rhs, rec, gemm.rhs_broadcast, gemm.rhs_size()?)?;
-    for first in (0..gemm.batch).step_by(chunk) {
+    let lhs_once = shared(&lhs, rec, gemm.lhs_broadcast, single.lhs_size()?)?;
+    let rhs_once = shared(&rhs, rec, gemm.rhs_broadcast, single.rhs_size()?)?;
+    for (first, count) in Batch::new(rec, gemm.batch, STAGING_BUDGET).chunks(&per_image) {
         let part = TexGemm {
-            batch: chunk.min(gemm.batch - first),
+            batch: count,
             ..*gemm
         };
-        let range = (first, part.batch);
+        let range = (first, count);
         let (lhs_part, rhs_part);
         let l = match &lhs_once {
             Some(t) => t,
@@ -212,25 +208,9 @@ fn product(
     Ok(Some(output))
 }
 
-/// `pass` as a texture product ([`super::conv2d_taps`] where it applies, else the unfolded operand
-/// packed), or `None` when the textures would exceed the limits; inputs in the order of [`Pass`]'s docs.
-pub(crate) fn run(
-    rec: &mut Recorder,
-    pass: Pass,
-    p: &Conv2dParams,
-    d: &Dims,
-    [a, b]: [&Input; 2],
-    out: &Meta,
-) -> Result<Option<Buffer>> {
-    if let Some(y) = super::conv2d_taps::run(rec, pass, p, d, [a, b], out)? {
-        return Ok(Some(y));
-    }
-    run_unfolded(rec, pass, p, d, [a, b], out)
-}
-
 /// `pass` with the unfolded operand packed into a texture (this module's products), or `None` when the
-/// textures would exceed the limits.
-pub(crate) fn run_unfolded(
+/// textures would exceed the limits; inputs in the order of [`Pass`]'s docs.
+pub(crate) fn run(
     rec: &mut Recorder,
     pass: Pass,
     p: &Conv2dParams,
@@ -242,6 +222,38 @@ pub(crate) fn run_unfolded(
         Pass::Forward => conv2d(rec, p, d, a, b, out),
         Pass::BackwardInput => conv2d_backward_input(rec, p, d, a, b, out),
         Pass::BackwardWeight => conv2d_backward_weight(rec, p, d, a, b, out),
+    }
+}
+
+/// The images of a product and the staging budget they are taken in chunks under.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Batch {
+    pub(crate) n: usize,
+    pub(crate) budget: usize,
+    /// Most images one chunk may hold: one texture layer each.
+    pub(crate) layers: usize,
+}
+
+impl Batch {
+    /// `n` images under `budget` bytes, at most the adapter's texture array layers per chunk.
+    pub(crate) fn new(rec: &Recorder, n: usize, budget: usize) -> Batch {
+        let layers = rec.caps().limits.max_texture_array_layers as usize;
+        Batch { n, budget, layers }
+    }
+
+    /// `(first, count)` of each chunk: as many images as stage at most `budget` bytes of the per-image
+    /// textures `per_image`, and at most `layers`.
+    pub(crate) fn chunks(self, per_image: &[TextureSize]) -> impl Iterator<Item = (usize, usize)> {
+        let bytes: usize = per_image
+            .iter()
+            .map(|s| s.width as usize * s.height as usize * 16)
+            .sum();
+        let most = self.n.min(self.layers).max(1);
+        let step = (self.budget / bytes.max(1)).clamp(1, most);
+        let n = self.n;
+        (0..n)
+            .step_by(step)
+            .map(move |first| (first, step.min(n - first)))
     }
 }
 

@@ -23,7 +23,7 @@ mod walk;
 
 use walk::{plan, Canvas, Sweep};
 
-use super::conv2d_tex::{batch_slice, sum_over_images, STAGING_BUDGET};
+use super::conv2d_tex::{batch_slice, sum_over_images, Batch, STAGING_BUDGET};
 use super::conv_geometry::{Dims, Pass};
 use super::matmul_tex::{pack, unaliased, TexGemm, PACK_WG};
 use super::{word, words};
@@ -214,39 +214,12 @@ fn run_with(
         return Ok(None);
     };
     let [n, c_in, _, _, c_out, ..] = d.0;
-    let layers = rec.caps().limits.max_texture_array_layers as usize;
-    let batch = Batch { n, budget, layers };
+    let batch = Batch::new(rec, n, budget);
     let plan = (&canvas, &sweeps[..]);
     match pass {
         Pass::Forward => forward(rec, plan, batch, (a, b), c_out, out),
         Pass::BackwardInput => forward(rec, plan, batch, (a, b), c_in, out),
         Pass::BackwardWeight => weight_gradient(rec, plan, batch, (a, b), (c_in, c_out), out),
-    }
-}
-
-/// The images of a product and the staging budget they are taken in chunks under.
-#[derive(Clone, Copy, Debug)]
-struct Batch {
-    n: usize,
-    budget: usize,
-    /// Most images one chunk may hold: one texture layer each.
-    layers: usize,
-}
-
-impl Batch {
-    /// `(first, count)` of each chunk: as many images as stage at most `budget` bytes of the per-image
-    /// textures `per_image`, and at most `layers`.
-    fn chunks(self, per_image: &[TextureSize]) -> impl Iterator<Item = (usize, usize)> {
-        let bytes: usize = per_image
-            .iter()
-            .map(|s| s.width as usize * s.height as usize * 16)
-            .sum();
-        let most = self.n.min(self.layers).max(1);
-        let step = (self.budget / bytes.max(1)).clamp(1, most);
-        let n = self.n;
-        (0..n)
-            .step_by(step)
-            .map(move |first| (first, step.min(n - first)))
     }
 }
 
@@ -491,16 +464,10 @@ mod tests {
                 let (ia, ib) = (input(&ab, a, DType::F32), input(&bb, b, DType::F32));
                 let mut rec = Recorder::new(gpu.engine().clone());
                 let taps = run_with(&mut rec, (pass, &p, &d), [&ia, &ib], &meta, 1).expect("taps");
-                let unfolded = super::super::conv2d_tex::run_unfolded(
-                    &mut rec,
-                    pass,
-                    &p,
-                    &d,
-                    [&ia, &ib],
-                    &meta,
-                )
-                .expect("unfolded")
-                .expect("fits");
+                let unfolded =
+                    super::super::conv2d_tex::run(&mut rec, pass, &p, &d, [&ia, &ib], &meta)
+                        .expect("unfolded")
+                        .expect("fits");
                 rec.finish().expect("submit");
                 let strided = p.stride != [1, 1];
                 let declines = match pass {
