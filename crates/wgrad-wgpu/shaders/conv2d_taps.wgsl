@@ -111,15 +111,13 @@ fn conv_taps(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let id = wid.x + wid.y * nwg.x;
-    let per_batch = params.tiles_m * params.tiles_n;
-    let b = id / per_batch;
+    let block = block_of(wid, nwg, lane, params.batch, params.tiles_m, params.tiles_n);
+    let b = block.x;
     if b >= params.batch {
         return;
     }
-    let tile = id - b * per_batch;
-    let row0 = (tile / params.tiles_n) * 32u;
-    let c4 = (tile % params.tiles_n) * 8u + lane;
+    let row0 = block.y;
+    let c4 = block.z;
     let r0 = position_row(row0 + lane);
     let r1 = position_row(row0 + lane + 8u);
     let r2 = position_row(row0 + lane + 16u);
@@ -193,16 +191,14 @@ fn conv_taps_wgrad(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let id = wid.x + wid.y * nwg.x;
-    let per_batch = params.tiles_m * params.tiles_n;
-    let b = id / per_batch;
+    let block = block_of(wid, nwg, lane, params.batch, params.tiles_m, params.tiles_n);
+    let b = block.x;
     if b >= params.batch {
         return;
     }
-    let tile = id - b * per_batch;
-    let row0 = (tile / params.tiles_n) * 32u;
+    let row0 = block.y;
     // This lane's column texel: tap `tap`, channels 4·ci ..; a tap past the last reads tap 0 (never stored).
-    let ct = (tile % params.tiles_n) * 8u + lane;
+    let ct = block.z;
     let tap = ct / params.c4s;
     let ci = ct % params.c4s;
     let t = select(0u, tap, tap < params.kh * params.kw);

@@ -84,15 +84,13 @@ fn matmul_tex(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let id = wid.x + wid.y * nwg.x;
-    let per_batch = params.tiles_m * params.tiles_n;
-    let b = id / per_batch;
+    let block = block_of(wid, nwg, lane, params.batch, params.tiles_m, params.tiles_n);
+    let b = block.x;
     if b >= params.batch {
         return;
     }
-    let tile = id - b * per_batch;
-    let row0 = (tile / params.tiles_n) * 32u;
-    let c4 = (tile % params.tiles_n) * 8u + lane;
+    let row0 = block.y;
+    let c4 = block.z;
     let arow = row0 + lane;
     // acc_q[r] is row 8q + r of the block, columns 4·c4 .. 4·c4 + 3.
     var acc0 = array<vec4<f32>, 8>();

@@ -6,6 +6,17 @@
 // other lanes read with subgroupBroadcast (a register shuffle on llvmpipe) instead of loading it.
 // Needs wgpu::Features::SUBGROUP.
 
+// The block workgroup `wid` computes in a grid of `batch` images of tiles_m x tiles_n blocks (Grid::Linear,
+// workgroup id = wid.x + wid.y · nwg.x): (image, first row, this lane's column texel); image = batch when
+// the workgroup is past the end (the caller returns).
+fn block_of(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, batch: u32, tiles_m: u32, tiles_n: u32) -> vec3<u32> {
+    let id = wid.x + wid.y * nwg.x;
+    let per_batch = tiles_m * tiles_n;
+    let b = min(id / per_batch, batch);
+    let tile = id - b * per_batch;
+    return vec3<u32>(b, (tile / tiles_n) * 32u, (tile % tiles_n) * 8u + lane);
+}
+
 // One k step of eight accumulator rows: row r of `acc` gains lane r's value of `s` times `bv` (the lane that
 // loaded lhs row r holds it; subgroupBroadcast needs a constant lane, hence the unrolled body).
 fn fma8(s: f32, bv: vec4<f32>, acc: ptr<function, array<vec4<f32>, 8>>) {
