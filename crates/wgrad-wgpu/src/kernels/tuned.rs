@@ -39,14 +39,14 @@ pub fn matmul(rec: &mut Recorder, lhs: Input, rhs: Input, out: &Meta) -> Result<
     let [b, m, k] = dims3(lhs.shape().dims());
     let n = out.shape.dims()[2];
     let picked = matmul::pick_for(caps, [m, n, k]);
-    let candidates: Vec<Variant> = if caps.is_software {
-        vec![picked, Variant::Texture, Variant::Subgroup]
-    } else {
-        vec![picked, Variant::Subgroup, Variant::RegisterBlocked]
-    };
-    let candidates = distinct(candidates, |&v| matmul::available(caps, v));
     let variant = match (&rec.engine().tuner, caps.matmul) {
         (Some(tuner), None) => {
+            let others = if caps.is_software {
+                [Variant::Texture, Variant::Subgroup]
+            } else {
+                [Variant::Subgroup, Variant::RegisterBlocked]
+            };
+            let candidates = distinct(picked, others, |&v| matmul::available(caps, v));
             let class = format!(
                 "{:?} b{} m{} n{} k{}",
                 out.dtype,
@@ -80,12 +80,9 @@ pub fn conv2d(
     let picked = conv2d::pick(caps, p);
     // On software adapters the direct kernels are 50-100x slower than the texture paths (BENCHMARKS.md):
     // never worth timing where those apply.
-    let candidates = match picked {
-        Path::Taps => vec![Path::Taps, Path::Unfolded],
-        other => vec![other],
-    };
     let path = match (&rec.engine().tuner, caps.conv2d) {
-        (Some(tuner), None) if candidates.len() > 1 => {
+        (Some(tuner), None) if picked == Path::Taps => {
+            let candidates = [Path::Taps, Path::Unfolded];
             let (da, db) = (a.shape().dims(), b.shape().dims());
             // the weight gradient's second input is dy, batched like the first
             let db_class = if pass == Pass::BackwardWeight {
@@ -149,14 +146,14 @@ impl Operands {
     }
 }
 
-/// `items` without repeats (first occurrence kept) and without those `keep` rejects.
-fn distinct<T: PartialEq>(items: Vec<T>, keep: impl Fn(&T) -> bool) -> Vec<T> {
-    let mut out: Vec<T> = Vec::new();
-    for x in items {
-        if keep(&x) && !out.contains(&x) {
-            out.push(x);
-        }
-    }
+/// `first`, then those of `others` that differ from it and `keep` accepts.
+fn distinct<T: PartialEq + Copy, const N: usize>(
+    first: T,
+    others: [T; N],
+    keep: impl Fn(&T) -> bool,
+) -> Vec<T> {
+    let mut out = vec![first];
+    out.extend(others.into_iter().filter(|x| *x != first && keep(x)));
     out
 }
 

@@ -49,6 +49,23 @@ pub(super) struct Sweep {
 }
 
 impl Sweep {
+    /// A sweep whose positions map one to one onto the output plane (`grid`), over the whole kernel.
+    fn dense(grid: [usize; 2], taps: [usize; 2], steps: [[usize; 2]; 2], flip: bool) -> Sweep {
+        Sweep {
+            grid,
+            taps,
+            pos_step: steps[0],
+            tap_step: steps[1],
+            origin: [0, 0],
+            first: [0, 0],
+            step: [1, 1],
+            out_size: grid,
+            w_first: [0, 0],
+            w_step: [1, 1],
+            flip,
+        }
+    }
+
     pub fn positions(&self) -> usize {
         self.grid[0] * self.grid[1]
     }
@@ -156,19 +173,7 @@ fn direct(p: &Conv2dParams, d: &Dims) -> (Canvas, Vec<Sweep>) {
         hp: reach(0, oh, kh),
         wp: reach(1, ow, kw),
     };
-    let sweep = Sweep {
-        grid: [oh, ow],
-        taps: [kh, kw],
-        pos_step: p.stride,
-        tap_step: p.dilation,
-        origin: [0, 0],
-        first: [0, 0],
-        step: [1, 1],
-        out_size: [oh, ow],
-        w_first: [0, 0],
-        w_step: [1, 1],
-        flip: false,
-    };
+    let sweep = Sweep::dense([oh, ow], [kh, kw], [p.stride, p.dilation], false);
     (canvas, vec![sweep])
 }
 
@@ -188,18 +193,6 @@ fn full_correlation(p: &Conv2dParams, d: &Dims) -> Option<(Canvas, Vec<Sweep>)> 
         hp: h + reach[0],
         wp: w + reach[1],
     };
-    let sweep = Sweep {
-        grid: [h, w],
-        taps: [kh, kw],
-        pos_step: [1, 1],
-        tap_step: p.dilation,
-        origin: [0, 0],
-        first: [0, 0],
-        step: [1, 1],
-        out_size: [h, w],
-        w_first: [0, 0],
-        w_step: [1, 1],
-        flip: true,
-    };
+    let sweep = Sweep::dense([h, w], [kh, kw], [[1, 1], p.dilation], true);
     Some((canvas, vec![sweep]))
 }
