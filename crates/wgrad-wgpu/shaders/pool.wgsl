@@ -63,6 +63,11 @@ fn beats(candidate: f32, current: f32) -> bool {
     return is_nan(candidate) || candidate > current;
 }
 
+// (ox, oy, plane) of output element i: the window it is and the (n, c) plane it lies in.
+fn window(p: Params, i: u32) -> vec3<u32> {
+    return vec3<u32>(i % p.ow, (i / p.ow) % p.oh, i / (p.ow * p.oh));
+}
+
 // Flat input index (within the plane) of the first maximum of window (oy, ox) of `plane_base`.
 fn first_max(p: Params, plane_base: u32, oy: u32, ox: u32) -> u32 {
     var best = 0.0;
@@ -95,9 +100,10 @@ fn max_pool2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     if i >= p1.numel {
         return;
     }
-    let ox = i % p1.ow;
-    let oy = (i / p1.ow) % p1.oh;
-    let plane = i / (p1.ow * p1.oh);
+    let win = window(p1, i);
+    let ox = win.x;
+    let oy = win.y;
+    let plane = win.z;
     let base = plane * p1.h * p1.w;
     let at = first_max(p1, base, oy, ox);
     if at == 0xffffffffu {
@@ -114,9 +120,10 @@ fn avg_pool2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     if i >= p1.numel {
         return;
     }
-    let ox = i % p1.ow;
-    let oy = (i / p1.ow) % p1.oh;
-    let base = p1.x_off + (i / (p1.ow * p1.oh)) * p1.h * p1.w;
+    let win = window(p1, i);
+    let ox = win.x;
+    let oy = win.y;
+    let base = p1.x_off + win.z * p1.h * p1.w;
     var s = 0.0;
     for (var ky = 0u; ky < p1.kh; ky++) {
         let iy = i32(oy * p1.sh + ky) - i32(p1.ph);
@@ -202,9 +209,10 @@ fn max_pool2d_backward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     if i >= p2.numel {
         return;
     }
-    let ox = i % p2.ow;
-    let oy = (i / p2.ow) % p2.oh;
-    let plane = i / (p2.ow * p2.oh);
+    let win = window(p2, i);
+    let ox = win.x;
+    let oy = win.y;
+    let plane = win.z;
     let x_base = plane * p2.h * p2.w;
     let best = first_max(p2, x_base, oy, ox);
     let g = dy[p2.dy_off + i];
