@@ -73,20 +73,7 @@ pub(crate) fn texture_test(gpu: &WgpuBackend, rgba: bool) {
     } else {
         wgpu::TextureFormat::R32Float
     };
-    let tex = dev.create_texture(&wgpu::TextureDescriptor {
-        label: None,
-        size: wgpu::Extent3d {
-            width: size,
-            height: size,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    });
+    let tex = crate::texture_2d(dev, format, size, size);
     let view = tex.create_view(&Default::default());
     let out = dev.create_buffer(&wgpu::BufferDescriptor {
         label: None,

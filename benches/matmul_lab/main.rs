@@ -37,6 +37,29 @@ pub(crate) fn shader(name: &str, src: String) -> &'static Shader {
     }))
 }
 
+/// A 2-D texture of `format` to sample from and copy into.
+pub(crate) fn texture_2d(
+    dev: &wgpu::Device,
+    format: wgpu::TextureFormat,
+    width: u32,
+    height: u32,
+) -> wgpu::Texture {
+    dev.create_texture(&wgpu::TextureDescriptor {
+        label: None,
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    })
+}
+
 pub(crate) fn upload(gpu: &WgpuBackend, data: &[f32]) -> Buffer {
     let meta = Meta::new(vec![data.len()], DType::F32);
     gpu.upload(&bytemuck_cast(data), &meta).unwrap()
@@ -199,20 +222,12 @@ fn copy_probe(gpu: &WgpuBackend) {
         .unwrap()
         .raw()
         .clone();
-    let tex = dev.create_texture(&wgpu::TextureDescriptor {
-        label: None,
-        size: wgpu::Extent3d {
-            width: (cols / 4) as u32 + 1,
-            height: rows as u32,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba32Float,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    });
+    let tex = texture_2d(
+        dev,
+        wgpu::TextureFormat::Rgba32Float,
+        (cols / 4) as u32 + 1,
+        rows as u32,
+    );
     let mut best = f64::MAX;
     for _ in 0..20 {
         let t = Instant::now();

@@ -204,20 +204,12 @@ pub(crate) fn texture_matmul(gpu: &WgpuBackend, n: usize, ra: usize, cb: usize) 
         .map(|i| ((i * 104729) % 997) as f32 / 997.0 - 0.5)
         .collect();
     let mk = |data: &[f32]| {
-        let tex = dev.create_texture(&wgpu::TextureDescriptor {
-            label: None,
-            size: wgpu::Extent3d {
-                width: (n / 4) as u32,
-                height: n as u32,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba32Float,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
+        let tex = crate::texture_2d(
+            dev,
+            wgpu::TextureFormat::Rgba32Float,
+            (n / 4) as u32,
+            n as u32,
+        );
         queue.write_texture(
             tex.as_image_copy(),
             &bytemuck_cast(data),
